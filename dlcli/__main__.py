@@ -1,0 +1,3 @@
+from dlcli.cli import app
+
+app(prog_name="dlcli")

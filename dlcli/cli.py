@@ -1,0 +1,148 @@
+"""The ``dlcli`` command line: a root Typer app with one sub-app per task.
+
+Commands only parse options into configurations and call library functions; torch is
+imported inside command bodies so ``dlcli --help`` answers at once. Errors meant for
+the user (``DlcliError``) print one line and exit with their code; anything else is a
+bug, reported in one line too unless ``-v`` asks for the traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from typing import Annotated, Optional
+
+import typer
+from typer.core import TyperGroup
+
+from dlcli import __version__
+from dlcli.errors import DlcliError, ExitCode
+from dlcli.runtime import reset, runtime
+
+try:  # recent typer vendors click
+    from typer._click.exceptions import ClickException
+except ImportError:  # pragma: no cover - older typer on top of click
+    from click.exceptions import ClickException
+
+# exceptions that carry their own exit code and message: let click handle them
+_PASS_THROUGH = (typer.Exit, typer.Abort, ClickException)
+
+
+def _say_error(message: str) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+
+
+class DlcliGroup(TyperGroup):
+    """Root group: turns exceptions from any sub-command into one line and an exit code."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except _PASS_THROUGH:
+            raise
+        except DlcliError as error:
+            if runtime.verbosity > 0:
+                traceback.print_exc()
+            _say_error(str(error))
+            ctx.exit(int(error.exit_code))
+        except KeyboardInterrupt as error:
+            _say_error(str(error) or "interrupted")
+            ctx.exit(int(ExitCode.INTERRUPTED))
+        except Exception as error:  # a bug: keep it to one line unless asked
+            if runtime.verbosity > 0:
+                traceback.print_exc()
+                _say_error(f"{type(error).__name__}: {error}")
+            else:
+                _say_error(f"{type(error).__name__}: {error} (run with -v for the traceback)")
+            ctx.exit(int(ExitCode.FAILURE))
+
+
+app = typer.Typer(
+    name="dlcli",
+    cls=DlcliGroup,
+    help="Deep learning on signals and time series, from the command line.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"dlcli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.", rich_help_panel="Hardware")] = "auto",
+    precision: Annotated[
+        str, typer.Option(help="auto (bf16/fp16 on GPUs, fp32 on CPU), fp32, bf16 or fp16.", rich_help_panel="Hardware")
+    ] = "auto",
+    seed: Annotated[Optional[int], typer.Option(help="Seed for every random choice (overrides configs).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")] = False,
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More detail; tracebacks on errors.")] = 0,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Deep learning on signals and time series, from the command line."""
+    if precision not in ("auto", "fp32", "bf16", "fp16"):
+        raise typer.BadParameter("use auto, fp32, bf16 or fp16", param_hint="--precision")
+    reset(device=device, precision=precision, seed=seed, verbosity=-1 if quiet else verbose)
+    from dlcli.console import setup_logging
+
+    setup_logging(runtime.verbosity)
+
+
+@app.command()
+def info(as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False) -> None:
+    """Versions, the device dlcli would use, bf16 support and threads."""
+    import platform
+
+    import torch
+
+    from dlcli.nn import kernels
+    from dlcli.train.device import bf16_supported, choose_device, configure_threads
+
+    device = choose_device(runtime.device)
+    facts = {
+        "dlcli": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda_available": torch.cuda.is_available(),
+        "cuda_version": torch.version.cuda,
+        "gpus": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
+        "device": str(device),
+        "bf16_supported": bf16_supported(device),
+        "threads": configure_threads(),
+        "modulus_cpu_kernels": kernels.library() is not None,
+    }
+    for package in ("numpy", "librosa", "soundfile", "polars", "pandas", "onnxruntime"):
+        try:
+            facts[package] = __import__(package).__version__
+        except ImportError:
+            facts[package] = None
+    if as_json:
+        typer.echo(json.dumps(facts, indent=2))
+        return
+    width = max(map(len, facts))
+    for key, value in facts.items():
+        if isinstance(value, list):
+            value = ", ".join(value) or "none"
+        typer.echo(f"{key.ljust(width)}  {value if value is not None else '-'}")
+
+
+def _mount() -> None:
+    """Attach each task's sub-app (only those that exist)."""
+    from dlcli.activation_study.cli import app as activations_app
+
+    app.add_typer(activations_app, name="activations")
+
+
+_mount()
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

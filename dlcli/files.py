@@ -1,0 +1,136 @@
+"""Writing results safely: atomic replacement and exclusive locks.
+
+A result is written to a temporary file in the destination's folder and renamed over
+the destination only once it is complete, so a crash, a full disk or SIGKILL never
+leaves a half-written file where a good one was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from dlcli.errors import InputError, LockedError
+
+TEMP_SUFFIX = ".tmp"
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
+def _fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_path(destination: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``destination``; rename it over ``destination`` on success.
+
+    The temporary name keeps the destination's suffix before ``.tmp`` (``x.csv`` ->
+    ``.x.csv.<random>.tmp``) so that writers which look at the extension still work.
+    On failure the temporary file is removed and the destination is left untouched.
+    """
+    destination = Path(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(
+        prefix=f".{destination.stem}.", suffix=f"{destination.suffix}{TEMP_SUFFIX}", dir=destination.parent
+    )
+    os.close(fd)
+    temporary = Path(name)
+    os.chmod(temporary, 0o666 & ~_UMASK)  # mkstemp makes 0600; results get the usual permissions
+    try:
+        yield temporary
+        with contextlib.suppress(OSError):
+            fd = os.open(temporary, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        os.replace(temporary, destination)
+        _fsync_dir(destination.parent)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise
+
+
+def write_text_atomic(destination: str | Path, text: str) -> None:
+    with atomic_path(destination) as temporary:
+        temporary.write_text(text, encoding="utf-8")
+
+
+def write_bytes_atomic(destination: str | Path, data: bytes) -> None:
+    with atomic_path(destination) as temporary:
+        temporary.write_bytes(data)
+
+
+def remove_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Delete temporary files that a killed writer left in ``folder``; return them."""
+    folder = Path(folder)
+    removed = []
+    if folder.is_dir():
+        for path in folder.glob(f".*{TEMP_SUFFIX}"):
+            with contextlib.suppress(OSError):
+                path.unlink()
+                removed.append(path)
+    return removed
+
+
+class FileLock:
+    """An exclusive, non-blocking lock on ``path`` (flock): a second holder fails at once.
+
+    The kernel releases the lock when the process dies, so a crashed run never leaves
+    a stale lock behind. Used to keep two cron runs from writing the same output.
+    """
+
+    def __init__(self, path: str | Path, what: str = "this output"):
+        self.path = Path(path)
+        self.what = what
+        self._fd: int | None = None
+
+    def acquire(self) -> FileLock:
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            os.close(fd)
+            if error.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                holder = ""
+                with contextlib.suppress(OSError):
+                    holder = self.path.read_text().strip()
+                detail = f" (held by process {holder})" if holder else ""
+                raise LockedError(f"another run is already writing {self.what}{detail}", path=self.path) from None
+            raise InputError(f"cannot lock: {error.strerror}", path=self.path) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> FileLock:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()

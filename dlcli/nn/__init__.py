@@ -1,0 +1,1 @@
+"""Reusable layers: the activation registry, separable convolutions, normalising flows."""

@@ -1,0 +1,59 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import typer
+from typer.testing import CliRunner
+
+from dlcli import __version__
+from dlcli.cli import app
+from dlcli.errors import InputError
+
+ROOT = Path(__file__).resolve().parents[1]
+runner = CliRunner()
+
+
+def test_version_and_info():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and __version__ in result.output
+    result = runner.invoke(app, ["info", "--json"])
+    assert result.exit_code == 0, result.output
+    facts = json.loads(result.output)
+    assert facts["device"] == "cpu" or facts["cuda_available"]
+    assert {"torch", "bf16_supported", "threads"} <= facts.keys()
+
+
+def test_help_does_not_import_torch():
+    code = "import sys, dlcli.cli; assert 'torch' not in sys.modules, 'torch imported at start-up'"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+    result = subprocess.run([sys.executable, "-m", "dlcli", "--help"], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0 and "activations" in result.stdout
+
+
+def _failing_app():
+    sub = typer.Typer()
+
+    @sub.command()
+    def boom(kind: str) -> None:
+        if kind == "input":
+            raise InputError("cannot parse", path="data.csv")
+        raise ZeroDivisionError("division by zero")
+
+    app.add_typer(sub, name="boomtest")
+    return app
+
+
+def test_errors_are_one_line_with_an_exit_code_and_tracebacks_only_with_v():
+    application = _failing_app()
+    result = runner.invoke(application, ["boomtest", "boom", "input"])
+    assert result.exit_code == 3
+    assert result.output.strip() == "error: data.csv: cannot parse"
+    result = runner.invoke(application, ["boomtest", "boom", "bug"])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert lines == ["error: ZeroDivisionError: division by zero (run with -v for the traceback)"]
+    result = runner.invoke(application, ["-v", "boomtest", "boom", "bug"])
+    assert result.exit_code == 1 and "Traceback" in result.output
+    result = runner.invoke(application, ["--precision", "fp8", "info"])
+    assert result.exit_code == 2
