@@ -52,6 +52,7 @@ StepFn = Callable[[nn.Module, Any], tuple[Tensor, Mapping[str, Any]]]
 EvaluateFn = Callable[[nn.Module, DataLoader], Mapping[str, float]]
 
 LAST, BEST, METRICS, CURVES = "last.pt", "best.pt", "metrics.jsonl", "curves.png"
+PLOT_INTERVAL_SECONDS = 60.0  # redraw curves.png at most this often during training (and once at the end)
 
 
 @dataclass
@@ -96,31 +97,55 @@ def _seed_worker(worker_id: int) -> None:
     np.random.seed(torch.initial_seed() % 2**32)
 
 
-def _number(value: Any) -> float:
-    return float(value.detach().float().item()) if isinstance(value, Tensor) else float(value)
-
-
 class _Accumulator:
-    """Example-weighted sums of step metrics, kept on the device until read (no sync per step)."""
+    """Example-weighted means of step metrics.
+
+    A step only appends its values (no tensor arithmetic, no device sync); the sums are
+    formed when the means are read, once per logging interval.
+    """
 
     def __init__(self) -> None:
-        self.sums: dict[str, Any] = {}
-        self.count = 0
+        self.sums: dict[str, float] = {}
+        self.counts: dict[str, int] = {}
+        self._pending: dict[str, tuple[list, list[int]]] = {}
 
     def add(self, values: Mapping[str, Any], n: int) -> None:
         for key, value in values.items():
-            value = value.detach().float() if isinstance(value, Tensor) else float(value)
-            self.sums[key] = self.sums.get(key, 0.0) + value * n
-        self.count += n
+            pending = self._pending.get(key)
+            if pending is None:
+                pending = self._pending[key] = ([], [])
+            pending[0].append(value.detach() if isinstance(value, Tensor) else value)
+            pending[1].append(n)
+
+    def _flush(self) -> None:
+        for key, (values, sizes) in self._pending.items():
+            if not values:
+                continue
+            if isinstance(values[0], Tensor):
+                stacked = torch.stack([v.float().reshape(()) for v in values])
+                total = float((stacked * torch.tensor(sizes, dtype=stacked.dtype, device=stacked.device)).sum())
+            else:
+                total = float(sum(float(v) * n for v, n in zip(values, sizes)))
+            self.sums[key] = self.sums.get(key, 0.0) + total
+            self.counts[key] = self.counts.get(key, 0) + sum(sizes)
+        self._pending = {}
+
+    def merge(self, other: _Accumulator) -> None:
+        other._flush()
+        for key, total in other.sums.items():
+            self.sums[key] = self.sums.get(key, 0.0) + total
+            self.counts[key] = self.counts.get(key, 0) + other.counts[key]
 
     def means(self) -> dict[str, float]:
-        return {key: _number(total) / self.count for key, total in self.sums.items()} if self.count else {}
+        self._flush()
+        return {key: total / self.counts[key] for key, total in self.sums.items() if self.counts[key]}
 
     def state(self) -> dict:
-        return {"sums": {key: _number(total) for key, total in self.sums.items()}, "count": self.count}
+        self._flush()
+        return {"sums": dict(self.sums), "counts": dict(self.counts)}
 
     def load(self, state: Mapping) -> None:
-        self.sums, self.count = dict(state["sums"]), int(state["count"])
+        self.sums, self.counts, self._pending = dict(state["sums"]), dict(state["counts"]), {}
 
 
 class _GracefulInterrupt:
@@ -382,6 +407,9 @@ class Trainer:
             return lr
 
         show = not self.quiet and self.dist.is_main
+        scaling = scaler.is_enabled()
+        last_bar = 0.0
+        last_plot = time.monotonic()  # first redraw after PLOT_INTERVAL_SECONDS, the last one at the end
         stopped_early = False
         reached_max = cfg.max_steps is not None and global_step >= cfg.max_steps
         nonfinite = 0
@@ -406,7 +434,8 @@ class Trainer:
                     size = batch_size_of(batch)
                     with autocast(self.device, self.precision):
                         loss, metrics = self.step_fn(train_model, batch)
-                    if not torch.isfinite(loss.detach()):
+                    loss_value = loss.item()  # the one sync per step: the non-finite guard and the loss log
+                    if not math.isfinite(loss_value):
                         nonfinite += 1
                         optimizer.zero_grad(set_to_none=True)
                         log.warning(f"non-finite loss at step {global_step + 1}: step skipped ({nonfinite} in a row)")
@@ -418,21 +447,28 @@ class Trainer:
                         batches_done += 1
                         continue
                     nonfinite = 0
-                    scaler.scale(loss).backward()
-                    if cfg.grad_clip:
-                        scaler.unscale_(optimizer)
-                        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                    scaler.step(optimizer)
-                    scaler.update()
+                    if scaling:
+                        scaler.scale(loss).backward()
+                        if cfg.grad_clip:
+                            scaler.unscale_(optimizer)
+                            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                        scaler.step(optimizer)
+                        scaler.update()
+                    else:
+                        loss.backward()
+                        if cfg.grad_clip:
+                            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                        optimizer.step()
                     optimizer.zero_grad(set_to_none=True)
                     global_step += 1
                     batches_done += 1
-                    values = {"loss": loss, **metrics}
-                    window.add(values, size)
-                    epoch_metrics.add(values, size)
-                    bar.update(task_bar, advance=1)
+                    window.add({"loss": loss_value, **metrics}, size)
+                    if show and time.monotonic() - last_bar >= 0.1:
+                        bar.update(task_bar, completed=batches_done)
+                        last_bar = time.monotonic()
                     if global_step % cfg.log_every == 0:
                         means = window.means()
+                        epoch_metrics.merge(window)
                         window = _Accumulator()
                         self._write_record(
                             {"event": "train", "epoch": epoch + 1, "step": global_step, "lr": lr, **means}
@@ -448,7 +484,12 @@ class Trainer:
                         and global_step % cfg.checkpoint_every == 0
                         and batches_done < steps_per_epoch
                     ):
+                        epoch_metrics.merge(window)
+                        window = _Accumulator()
                         write_checkpoint(last_path, {}, with_state=True)
+                epoch_metrics.merge(window)
+                if show:
+                    bar.update(task_bar, completed=batches_done)
                 if interrupt.requested:
                     write_checkpoint(last_path, {}, with_state=True)
                     distributed.barrier(self.dist)
@@ -492,12 +533,15 @@ class Trainer:
                     log.info(f"early stopping: {monitor} has not improved for {bad_epochs} epochs")
                 write_checkpoint(last_path, {k: v for k, v in record.items() if isinstance(v, float)}, with_state=True)
                 if self.dist.is_main:
-                    if self.plot_curves:
+                    if self.plot_curves and time.monotonic() - last_plot >= PLOT_INTERVAL_SECONDS:
                         plot_training_curves(run_dir / METRICS, run_dir / CURVES, title=f"{self.task}: {run_dir.name}")
+                        last_plot = time.monotonic()
                     if not self.quiet:
                         log.info(_summary(record, cfg.epochs, monitor))
                 distributed.barrier(self.dist)
 
+        if self.plot_curves and self.dist.is_main and history:
+            plot_training_curves(run_dir / METRICS, run_dir / CURVES, title=f"{self.task}: {run_dir.name}")
         best_path = run_dir / BEST if (run_dir / BEST).exists() else None
         result = FitResult(
             run_dir=run_dir,
@@ -519,13 +563,14 @@ class Trainer:
             return accumulator.means()
         import torch.distributed as dist
 
+        accumulator.means()  # flush pending values
         keys = sorted(accumulator.sums)
-        totals = torch.tensor([_number(accumulator.sums[k]) for k in keys] + [accumulator.count], dtype=torch.float64)
-        if self.device.type == "cuda":
-            totals = totals.to(self.device)
-        dist.all_reduce(totals)
-        totals = totals.cpu().tolist()
-        return {key: totals[i] / totals[-1] for i, key in enumerate(keys)} if totals[-1] else {}
+        totals = [accumulator.sums[k] for k in keys] + [accumulator.counts[k] for k in keys]
+        tensor = torch.tensor(totals, dtype=torch.float64, device=self.device if self.device.type == "cuda" else "cpu")
+        dist.all_reduce(tensor)
+        totals = tensor.cpu().tolist()
+        n = len(keys)
+        return {key: totals[i] / totals[n + i] for i, key in enumerate(keys) if totals[n + i]}
 
 
 def _summary(record: Mapping[str, Any], epochs: int, monitor: str) -> str:
