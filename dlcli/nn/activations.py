@@ -21,9 +21,10 @@ from dlcli.nn.names import ACTIVATIONS, canonical_name
 _KERNEL_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
-def _must_stay_plain() -> bool:
-    """True while tracing for export or compiling: use ops the tracer understands."""
-    return torch.jit.is_tracing() or torch.jit.is_scripting() or torch.compiler.is_compiling()
+def _exporting() -> bool:
+    """True while tracing for TorchScript or ONNX: export |x| as the graph's own Abs."""
+    onnx_export = getattr(torch.onnx, "is_in_onnx_export", None)
+    return torch.jit.is_tracing() or torch.jit.is_scripting() or bool(onnx_export and onnx_export())
 
 
 class _ModulusKernel(torch.autograd.Function):
@@ -66,8 +67,10 @@ class _ModulusTorch(torch.autograd.Function):
 
 def modulus(x: Tensor) -> Tensor:
     """f(x) = |x|, f'(x) = sign(x) with f'(0) = +1 (dissertation ch. 3)."""
-    if not (torch.is_grad_enabled() and x.requires_grad) or _must_stay_plain():
-        return x.abs()
+    if _exporting() or not (torch.is_grad_enabled() and x.requires_grad):
+        return x.abs()  # no backward pass: nothing to save, and exporters see a plain Abs
+    if torch.compiler.is_compiling():
+        return _ModulusTorch.apply(x)  # traceable; the compiler fuses it
     if x.device.type == "cpu" and x.dtype in _KERNEL_DTYPES and kernels.library() is not None:
         return _ModulusKernel.apply(x)
     return _ModulusTorch.apply(x)

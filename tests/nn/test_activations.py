@@ -144,12 +144,28 @@ def test_cpu_kernel_agrees_with_the_torch_path(dtype, size):
     assert torch.equal(results[0][1], results[1][1])
 
 
-def test_modulus_without_grad_is_plain_abs_and_traceable():
-    module = make_activation("modulus")
+def test_modulus_without_grad_is_plain_abs():
     x = torch.randn(5)
-    assert torch.equal(module(x), x.abs())
-    traced = torch.jit.trace(torch.nn.Sequential(torch.nn.Linear(5, 5), module), torch.randn(2, 5))
-    assert traced(torch.randn(2, 5)).shape == (2, 5)
+    assert torch.equal(make_activation("modulus")(x), x.abs())
+
+
+def test_modulus_keeps_its_gradient_under_torch_compile():
+    module = torch.compile(make_activation("modulus"), backend="aot_eager", fullgraph=True)
+    x = torch.tensor([0.0, -2.0, 3.0], requires_grad=True)
+    module(x).sum().backward()
+    assert x.grad.tolist() == [1.0, -1.0, 1.0]
+
+
+def test_modulus_exports_to_onnx_as_abs(tmp_path):
+    pytest.importorskip("onnx")
+    onnxruntime = pytest.importorskip("onnxruntime")
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), make_activation("modulus")).eval()
+    path = tmp_path / "m.onnx"
+    torch.onnx.export(model, (torch.randn(2, 4),), str(path), input_names=["x"], dynamo=False)
+    session = onnxruntime.InferenceSession(str(path))
+    x = torch.randn(2, 4)
+    (y,) = session.run(None, {"x": x.numpy()})
+    torch.testing.assert_close(torch.from_numpy(y), model(x), rtol=1e-5, atol=1e-6)
 
 
 def test_registry_names_aliases_and_suggestions():
