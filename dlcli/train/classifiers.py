@@ -37,13 +37,18 @@ class Classifier(Protocol):
         """The input files under ``paths`` (files and folders, recursively) this task can read."""
 
     def load_inputs(self, paths: Sequence[Path]) -> tuple[Tensor, list[int], list[tuple[Path, str]]]:
-        """A batch of model inputs (on CPU) from files: (inputs, indices of the paths loaded, failures)."""
+        """A batch of model inputs (on CPU) from files: (inputs, indices of the paths loaded, failures).
+
+        The inputs are fully preprocessed and of a fixed shape per example: ``model(inputs)``
+        gives the logits, so other tools can train ``model`` on them (distillation) and cache
+        them on disk.
+        """
 
     def labelled_inputs(self, folder: str | Path, split: str | None = None) -> tuple[list[Path], list[int]]:
         """Files of a labelled folder in the task's layout and their label indices in ``labels``."""
 
     def logits(self, inputs: Tensor) -> Tensor:
-        """Raw class scores (batch, classes) of ``inputs`` (moved to ``device`` here)."""
+        """Raw class scores (batch, classes): ``model(inputs)`` on ``device``, in eval mode, without grad."""
 
     def save(
         self, path: str | Path, *, metrics: dict[str, Any] | None = None, extra: dict[str, Any] | None = None
