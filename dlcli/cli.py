@@ -141,6 +141,10 @@ def _mount() -> None:
 
     app.add_typer(activations_app, name="activations")
 
+    from dlcli.distill.cli import distill_command
+
+    app.command("distill")(distill_command)
+
 
 _mount()
 

@@ -1,0 +1,1 @@
+"""Multi-teacher distillation on unlabeled data (dissertation ch. 4)."""
