@@ -61,5 +61,5 @@ def default_config(model: str = "xception1d") -> KwsConfig:
     if model not in PRESETS:
         raise ValueError(f"model must be one of {', '.join(PRESETS)}, not {model!r}")
     if model == "small":
-        return KwsConfig(model=PRESETS[model](), train=reference_training(lr=1e-3, weight_decay=1e-4))
+        return KwsConfig(model=PRESETS[model](), train=reference_training(lr=3e-3, weight_decay=1e-4))
     return KwsConfig(model=PRESETS[model]())

@@ -47,6 +47,7 @@ class ScoreResult:
     rows: int = 0
     failures: list[tuple[Path, str]] = field(default_factory=list)
     seconds: float = 0.0  # audio scored (stream mode)
+    cropped: int = 0  # files much longer than a clip, of which only the middle was scored
 
 
 # ----------------------------------------------------------------------------- file mode
@@ -56,31 +57,31 @@ def _load_batch(paths: Sequence[Path], rate: int, samples: int, pool: ThreadPool
     def one(path: Path):
         try:
             audio, _ = load_audio(path, rate)
-            return fit_length(audio, samples), None
+            return fit_length(audio, samples), None, len(audio) > 1.5 * samples
         except AudioError as error:
             if strict:
                 raise
-            return None, error.message
+            return None, error.message, False
 
     results = list(pool.map(one, paths))
-    good = [i for i, (audio, _) in enumerate(results) if audio is not None]
+    good = [i for i, (audio, _, _) in enumerate(results) if audio is not None]
     batch = np.stack([results[i][0] for i in good]) if good else np.zeros((0, samples), np.float32)
-    failures = [(paths[i], reason) for i, (audio, reason) in enumerate(results) if audio is None]
-    return batch, good, failures
+    failures = [(paths[i], reason) for i, (audio, reason, _) in enumerate(results) if audio is None]
+    return batch, good, failures, sum(long for *_, long in results)
 
 
 def iterate_batches(
     paths: Sequence[Path], rate: int, samples: int, batch_size: int, *, strict: bool = False, threads: int = 2
-) -> Iterator[tuple[np.ndarray, list[Path], list[tuple[Path, str]]]]:
-    """(clips, their paths, failures) per batch; the next batch decodes while the caller works."""
+) -> Iterator[tuple[np.ndarray, list[Path], list[tuple[Path, str]], int]]:
+    """(clips, their paths, failures, files longer than 1.5 clips) per batch; the next batch decodes meanwhile."""
     chunks = [paths[i : i + batch_size] for i in range(0, len(paths), batch_size)]
     with ThreadPoolExecutor(threads) as pool, ThreadPoolExecutor(1) as ahead:
         pending = ahead.submit(_load_batch, chunks[0], rate, samples, pool, strict) if chunks else None
         for index in range(len(chunks)):
-            batch, good, failures = pending.result()
+            batch, good, failures, long = pending.result()
             if index + 1 < len(chunks):
                 pending = ahead.submit(_load_batch, chunks[index + 1], rate, samples, pool, strict)
-            yield batch, [chunks[index][i] for i in good], failures
+            yield batch, [chunks[index][i] for i in good], failures, long
 
 
 def _header(top_k: int) -> list[str]:
@@ -114,12 +115,13 @@ def score_files(
             writer.writerow(_header(top_k))
         with progress(disable=not show, transient=True) as bar:
             task = bar.add_task("scoring", total=len(paths), info="")
-            for batch, names, failures in iterate_batches(
+            for batch, names, failures, long in iterate_batches(
                 paths, predictor.sample_rate, predictor.clip_samples, batch_size, strict=strict
             ):
                 for path, reason in failures:
                     log.warning(f"skipped {path}: {reason}")
                 result.failures += failures
+                result.cropped += long
                 if len(batch):
                     probabilities = predictor.probabilities(batch)
                     order = np.argsort(-probabilities, axis=1)[:, :top_k]
@@ -137,6 +139,11 @@ def score_files(
                 bar.advance(task, len(names) + len(failures))
 
     _write(output, write_rows, echo)
+    if result.cropped:
+        log.warning(
+            f"{result.cropped} files are longer than 1.5 s and only their middle second was scored; "
+            "--stream finds keywords anywhere in long recordings"
+        )
     return result
 
 

@@ -6,10 +6,13 @@ blocks, about 21.5M parameters for 3 classes and 23.6M for 35. There is no batch
 instance norm after every convolution and layer norm before the classifier, so a clip's
 prediction never depends on the other clips in its batch.
 
-``width`` scales every channel count and ``middle_blocks`` the depth; with
-``pooling="mean"`` the classifier reads a global average instead of the flattened
-(2048 x 32) map, which makes the small variant (``small_config``) cheap enough for
-devices and a natural distillation student.
+``width`` scales every channel count and ``middle_blocks`` the depth; ``pooling="mean"``
+reads a global average instead of the flattened (2048 x 32) map. The small variant
+(``small_config``) keeps the Xception blocks but feeds them 40 log-mel bands every 10 ms
+instead of raw samples, the front end of the compact keyword spotters (DS-CNN, Zhang
+et al. 2017; MatchboxNet, Majumdar & Ginsburg 2020): tens of thousands of parameters and
+a few million multiply-accumulates, so it trains on a CPU and runs on devices. Every
+variant takes raw waveforms, so the features travel inside the model and its exports.
 """
 
 from __future__ import annotations
@@ -50,7 +53,9 @@ class XceptionBlock(nn.Module):
     The skip path is a strided 1x1 convolution when the shape changes, else the identity.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, modules: int, activation: str, stride: int = 1):
+    def __init__(
+        self, in_channels: int, out_channels: int, modules: int, activation: str, stride: int = 1, kernel_size: int = 3
+    ):
         super().__init__()
         layers: list[nn.Module] = []
         channels = in_channels
@@ -58,7 +63,7 @@ class XceptionBlock(nn.Module):
             layers += [
                 make_activation(activation),
                 nn.InstanceNorm1d(channels),
-                SeparableConv1d(channels, out_channels),
+                SeparableConv1d(channels, out_channels, kernel_size),
             ]
             channels = out_channels
         if stride > 1:
@@ -79,6 +84,48 @@ class PeakNormalize(nn.Module):
         return x / peak.clamp_min(1e-6)
 
 
+class LogMelFrontEnd(nn.Module):
+    """Waveforms (B, T) -> log-mel bands (B, n_mels, frames): 25 ms Hann windows every 10 ms.
+
+    Eager mode uses the FFT; export traces the same transform as a convolution with a fixed
+    DFT basis (ONNX Runtime has no STFT the exporters map to), equal to float rounding.
+    """
+
+    def __init__(self, sample_rate: int = 16000, n_mels: int = 40, window: int = 400, hop: int = 160):
+        super().__init__()
+        from dlcli.audio.features import mel_filterbank
+
+        self.window_length, self.hop = window, hop
+        bins = window // 2 + 1
+        self.register_buffer("window", torch.hann_window(window), persistent=False)
+        self.register_buffer("filters", mel_filterbank(sample_rate, window, n_mels), persistent=False)
+        n, k = torch.arange(window, dtype=torch.float64), torch.arange(bins, dtype=torch.float64)
+        angle = 2 * math.pi * k[:, None] * n[None, :] / window
+        window64 = torch.hann_window(window, dtype=torch.float64)
+        basis = torch.cat([torch.cos(angle), -torch.sin(angle)]) * window64  # (2 x bins, window)
+        self.register_buffer("basis", basis.float()[:, None, :], persistent=False)
+
+    def power(self, x: Tensor) -> Tensor:
+        """|STFT|^2, (B, bins, frames), zero-padded by half a window at both ends."""
+        if torch.jit.is_tracing():
+            frames = torch.nn.functional.conv1d(
+                torch.nn.functional.pad(x[:, None], (self.window_length // 2, self.window_length // 2)),
+                self.basis,
+                stride=self.hop,
+            )  # (B, 2 x bins, frames)
+            real, imaginary = frames.chunk(2, dim=1)
+            return real * real + imaginary * imaginary
+        spectrum = torch.stft(
+            x, self.window_length, self.hop, window=self.window, center=True, pad_mode="constant", return_complex=True
+        )
+        return spectrum.real.square() + spectrum.imag.square()
+
+    def forward(self, x: Tensor) -> Tensor:
+        with torch.autocast(x.device.type, enabled=False):
+            mel = torch.matmul(self.filters, self.power(x.float()))  # (B, n_mels, frames)
+            return torch.log(mel + 1e-6)
+
+
 # ----------------------------------------------------------------------------- config
 
 
@@ -91,6 +138,9 @@ class XceptionConfig:
     pooling: str = "flatten"  # flatten (reference: the whole 2048 x 32 map) | mean (global average)
     dropout: float = 0.75  # before the classifier
     samples: int = 16000  # clip length the flatten head is built for (1 s at 16 kHz)
+    frontend: str = "waveform"  # waveform (reference: raw samples) | logmel (40 bands every 10 ms)
+    kernel_size: int = 3  # of the separable convolutions in the blocks (reference: 3)
+    n_mels: int = 40  # logmel front end only
 
     def __post_init__(self) -> None:
         self.activation = canonical_name(self.activation)
@@ -104,11 +154,15 @@ class XceptionConfig:
             raise ValueError(f"pooling must be flatten or mean, not {self.pooling!r}")
         if not 0 <= self.dropout < 1:
             raise ValueError("dropout must be in [0, 1)")
+        if self.frontend not in ("waveform", "logmel"):
+            raise ValueError(f"frontend must be waveform or logmel, not {self.frontend!r}")
+        if self.kernel_size < 1 or self.kernel_size % 2 == 0:
+            raise ValueError("kernel_size must be odd")
 
 
 def small_config(**overrides) -> XceptionConfig:
-    """The device-sized variant: a quarter of the width, 2 middle blocks, global average pooling."""
-    values = dict(width=0.25, middle_blocks=2, pooling="mean", dropout=0.1)
+    """The device-sized variant: log-mel front end, 64 channels, 4 blocks of kernel 9, global average pooling."""
+    values = dict(frontend="logmel", width=0.5, middle_blocks=4, kernel_size=9, pooling="mean", dropout=0.1)
     values.update(overrides)
     return XceptionConfig(**values)
 
@@ -121,8 +175,10 @@ def _channels(base: int, width: float) -> int:
     return max(8, int(round(base * width / 8)) * 8) if width != 1.0 else base
 
 
-def _length_after(samples: int) -> int:
+def _length_after(samples: int, frontend: str = "waveform") -> int:
     """Time steps left after the strides: 16000 -> 4000 -> 2000 -> 1000/500/250 -> 125 -> 63 -> 32."""
+    if frontend == "logmel":
+        return samples // 160 + 1  # 10 ms frames, centred
     length = (samples + 2 * 4 - 9) // 4 + 1  # conv m=9, s=4
     length = (length + 2 * 2 - 5) // 2 + 1  # conv m=5, s=2
     for _ in range(4):  # three entry blocks and the exit block pool by 2 (ceil mode)
@@ -142,30 +198,48 @@ class Xception1d(nn.Module):
         super().__init__()
         self.config = config
         c = lambda base: _channels(base, config.width)  # noqa: E731
-        act = config.activation
+        act, kernel = config.activation, config.kernel_size
         self.normalize = PeakNormalize()
-        self.entry = nn.Sequential(
-            nn.Conv1d(1, c(32), 9, stride=4, padding=4),
-            make_activation(act),
-            nn.InstanceNorm1d(c(32)),
-            nn.Conv1d(c(32), c(64), 5, stride=2, padding=2),
-            XceptionBlock(c(64), c(128), 2, act, stride=2),
-            XceptionBlock(c(128), c(256), 2, act, stride=2),
-            XceptionBlock(c(256), c(728), 2, act, stride=2),
-        )
-        self.middle = nn.Sequential(*[XceptionBlock(c(728), c(728), 3, act) for _ in range(config.middle_blocks)])
-        self.exit = nn.Sequential(
-            XceptionBlock(c(728), c(1024), 2, act, stride=2),
-            make_activation(act),
-            nn.InstanceNorm1d(c(1024)),
-            SeparableConv1d(c(1024), c(1536), 3, stride=2),
-            make_activation(act),
-            nn.InstanceNorm1d(c(1536)),
-            SeparableConv1d(c(1536), c(2048), 3, stride=2),
-        )
-        features = c(2048) * (_length_after(config.samples) if config.pooling == "flatten" else 1)
+        if config.frontend == "logmel":
+            channels = c(128)
+            self.entry = nn.Sequential(
+                LogMelFrontEnd(n_mels=config.n_mels),
+                nn.InstanceNorm1d(config.n_mels),  # per-band mean and variance over the clip: channel colour out
+                nn.Conv1d(config.n_mels, channels, 5, padding=2),
+            )
+            self.middle = nn.Sequential(
+                *[XceptionBlock(channels, channels, 2, act, kernel_size=kernel) for _ in range(config.middle_blocks)]
+            )
+            # no instance norm right before pooling: a normalised map averages to the same value for every clip
+            self.exit = nn.Identity()
+            final = channels
+        else:
+            self.entry = nn.Sequential(
+                nn.Conv1d(1, c(32), 9, stride=4, padding=4),
+                make_activation(act),
+                nn.InstanceNorm1d(c(32)),
+                nn.Conv1d(c(32), c(64), 5, stride=2, padding=2),
+                XceptionBlock(c(64), c(128), 2, act, stride=2, kernel_size=kernel),
+                XceptionBlock(c(128), c(256), 2, act, stride=2, kernel_size=kernel),
+                XceptionBlock(c(256), c(728), 2, act, stride=2, kernel_size=kernel),
+            )
+            self.middle = nn.Sequential(
+                *[XceptionBlock(c(728), c(728), 3, act, kernel_size=kernel) for _ in range(config.middle_blocks)]
+            )
+            self.exit = nn.Sequential(
+                XceptionBlock(c(728), c(1024), 2, act, stride=2, kernel_size=kernel),
+                make_activation(act),
+                nn.InstanceNorm1d(c(1024)),
+                SeparableConv1d(c(1024), c(1536), 3, stride=2),
+                make_activation(act),
+                nn.InstanceNorm1d(c(1536)),
+                SeparableConv1d(c(1536), c(2048), 3, stride=2),
+            )
+            final = c(2048)
+        self.length = _length_after(config.samples, config.frontend)
+        features = final * (self.length if config.pooling == "flatten" else 1)
+        self.final_activation = make_activation(act)  # before pooling: the mean of a linear map says little
         self.head = nn.Sequential(
-            make_activation(act),
             nn.LayerNorm(features),
             nn.Dropout(config.dropout),
             nn.Linear(features, config.classes),
@@ -173,12 +247,13 @@ class Xception1d(nn.Module):
 
     def features(self, waveforms: Tensor) -> Tensor:
         """The classifier's input, (batch, features)."""
-        if waveforms.dim() == 2:
-            waveforms = waveforms.unsqueeze(1)  # (B, T) -> (B, 1, T)
-        h = self.exit(self.middle(self.entry(self.normalize(waveforms))))  # (B, C, L)
+        waveforms = self.normalize(waveforms.reshape(waveforms.shape[0], -1))  # (B, T) or (B, 1, T) -> (B, T)
+        if self.config.frontend == "waveform":
+            waveforms = waveforms.unsqueeze(1)  # (B, 1, T)
+        h = self.final_activation(self.exit(self.middle(self.entry(waveforms))))  # (B, C, L)
         if self.config.pooling == "mean":
             return h.mean(dim=-1)  # (B, C)
-        if h.shape[-1] != _length_after(self.config.samples):
+        if h.shape[-1] != self.length:
             raise ValueError(
                 f"the flatten head is built for {self.config.samples}-sample clips, got {waveforms.shape[-1]} samples"
             )
@@ -209,11 +284,13 @@ def multiply_accumulates(model: Xception1d, samples: int | None = None) -> int:
         nonlocal total
         total += module.in_features * module.out_features
 
-    handles = [
-        m.register_forward_hook(conv_hook if isinstance(m, nn.Conv1d) else linear_hook)
-        for m in model.modules()
-        if isinstance(m, (nn.Conv1d, nn.Linear))
-    ]
+    def frontend_hook(module: LogMelFrontEnd, inputs, output: Tensor) -> None:
+        nonlocal total  # the DFT as the exported convolution computes it, then the mel matrix
+        frames = output.shape[-1]
+        total += frames * (module.basis.shape[0] * module.window_length + module.filters.numel())
+
+    hooks = {nn.Conv1d: conv_hook, nn.Linear: linear_hook, LogMelFrontEnd: frontend_hook}
+    handles = [m.register_forward_hook(hooks[type(m)]) for m in model.modules() if type(m) in hooks]
     try:
         with torch.no_grad():
             model.eval()

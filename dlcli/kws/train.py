@@ -92,7 +92,7 @@ def _initial_weights(model, path: str | Path, labels: list[str]) -> None:
     own = model.state_dict()
     usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     if checkpoint.get("labels") != labels:
-        usable = {k: v for k, v in usable.items() if not k.startswith("head.3.")}
+        usable = {k: v for k, v in usable.items() if not k.startswith("head.2.")}
     missing = sorted(set(own) - set(usable))
     if len(usable) < len(own) // 2:
         raise UsageError(f"{path}: its model does not match this configuration (only {len(usable)} tensors fit)")

@@ -119,3 +119,29 @@ def test_bad_checkpoints_and_inputs_get_one_line_and_their_exit_code(trained_run
     corrupted.write_bytes((trained_run / "best.pt").read_bytes()[:5000])
     result = invoke("evaluate", corrupted, sample_corpus)
     assert result.exit_code == 4 and "corrupted" in result.output
+
+
+def test_bench_measures_model_and_end_to_end_throughput(trained_run, sample_corpus):
+    pytest.importorskip("onnxruntime")
+    result = invoke(
+        "bench",
+        trained_run,
+        "--folder",
+        sample_corpus / "yes",
+        "--clips",
+        "16",
+        "--batch-size",
+        "8",
+        "--rounds",
+        "1",
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["parameters"] > 0 and report["macs_per_clip"] > report["parameters"]
+    assert report["onnx_max_abs_diff"] < 1e-4 and report["infer_files"] == 8
+    for name in ("torch", "onnx"):
+        assert report[f"{name}_model_clips_per_second"] > 0 and report[f"{name}_infer_clips_per_second"] > 0
+        assert report[f"{name}_infer_vs_model"] == pytest.approx(
+            report[f"{name}_infer_clips_per_second"] / report[f"{name}_model_clips_per_second"], rel=0.01
+        )

@@ -1,7 +1,10 @@
+import warnings
+
 import pytest
 import torch
 
 from dlcli.kws.model import (
+    LogMelFrontEnd,
     SeparableConv1d,
     XceptionBlock,
     XceptionConfig,
@@ -42,12 +45,40 @@ def test_forward_shapes_and_batch_independence():
 @pytest.mark.parametrize("activation", ["relu", "modulus", "softmodulus_t"])
 def test_any_activation_trains(activation):
     torch.manual_seed(0)
-    model = build_model(small_config(classes=3, width=0.125, middle_blocks=0, activation=activation))
+    model = build_model(small_config(classes=3, width=0.125, middle_blocks=1, activation=activation))
     loss = torch.nn.functional.cross_entropy(model(torch.randn(2, 16000)), torch.tensor([0, 2]))
     loss.backward()
     grads = [p.grad for p in model.parameters()]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
-    assert type(model.entry[1]).__name__.lower().replace("_", "") in (activation.replace("_", ""), "relu")
+    expected = {"relu": "ReLU", "modulus": "Modulus", "softmodulus_t": "SoftModulusT"}[activation]
+    assert type(model.final_activation).__name__ == expected
+
+
+@pytest.mark.parametrize("frontend", ["waveform", "logmel"])
+def test_pooled_features_tell_clips_apart(frontend):
+    """Average pooling right after instance norm would give every clip the same features."""
+    torch.manual_seed(0)
+    model = build_model(small_config(classes=3, frontend=frontend, width=0.125, middle_blocks=1)).eval()
+    quiet_then_loud = torch.cat([0.01 * torch.randn(1, 8000), torch.randn(1, 8000)], dim=1)
+    tone = torch.sin(torch.arange(16000) * 0.3)[None]
+    features = model.features(torch.cat([quiet_then_loud, tone]))
+    assert (features[0] - features[1]).abs().mean() > 0.1 * features.abs().mean()
+
+
+def test_logmel_front_end_exports_the_same_transform():
+    front = LogMelFrontEnd()
+    x = torch.randn(3, 16000)
+    eager = front.power(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(lambda clips: front.power(clips), (x,), check_trace=False)(x)  # export's path
+    assert eager.shape == (3, 201, 101)
+    assert ((eager - traced).abs().max() / eager.abs().max()) < 1e-5
+    # Parseval: the frame energies match the windowed samples' energy
+    frame = torch.nn.functional.pad(x, (200, 200))[0, 1600:2000] * torch.hann_window(400)
+    bins = eager[0, :, 10]
+    energy = (2 * bins.sum() - bins[0] - bins[-1]) / 400
+    assert torch.isclose(energy, frame.pow(2).sum(), rtol=1e-4)
 
 
 def test_flatten_head_needs_one_second_clips_and_mean_head_takes_any_length():
