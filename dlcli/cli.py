@@ -140,6 +140,9 @@ def _mount() -> None:
     from dlcli.activation_study.cli import app as activations_app
 
     app.add_typer(activations_app, name="activations")
+    from dlcli.kws.cli import app as kws_app
+
+    app.add_typer(kws_app, name="kws")
 
     from dlcli.distill.cli import distill_command
 

@@ -21,7 +21,7 @@ from dlcli.errors import CheckpointError
 from dlcli.train.checkpoint import load_checkpoint
 
 # task name (as written in checkpoints) -> "module:Class" implementing Classifier
-INTERFACES: dict[str, str] = {}
+INTERFACES: dict[str, str] = {"kws": "dlcli.kws.interface:KwsClassifier"}
 
 
 class Classifier(Protocol):

@@ -1,0 +1,1 @@
+"""Keyword spotting on one-second clips: Xception-1d and a small log-mel variant (dissertation ch. 6)."""

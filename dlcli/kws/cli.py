@@ -1,0 +1,356 @@
+"""``dlcli kws``: keyword spotting on one-second clips (Xception-1d, dissertation ch. 6)."""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from dlcli.errors import PartialFailure, UsageError
+from dlcli.nn.names import Activation
+from dlcli.runtime import runtime
+
+app = typer.Typer(
+    help="Keyword spotting: train, evaluate, score files and recordings, export; generate corpora.",
+    no_args_is_help=True,
+)
+
+DATA, MODEL, OPTIM, OUTPUT, STREAM = "Data", "Model", "Optimization", "Output", "Streaming"
+
+
+class TaskName(str, Enum):
+    words35 = "35-words"
+    commands20 = "20-commands"
+    commands10 = "10-commands"
+    left_right = "left-right"
+    class12 = "12-class"
+    digits = "digits"
+
+
+class ModelName(str, Enum):
+    xception1d = "xception1d"
+    small = "small"
+
+
+class AugmentMode(str, Enum):
+    online = "online"
+    offline = "offline"
+    none = "none"
+
+
+class OutputFormat(str, Enum):
+    csv = "csv"
+    jsonl = "jsonl"
+
+
+def _words(values: Optional[str]) -> Optional[list[str]]:
+    return None if values is None else [w.strip().lower() for w in values.split(",") if w.strip()]
+
+
+def _threads() -> None:
+    """Honour DLCLI_THREADS (on a shared machine one thread per process is often fastest)."""
+    from dlcli.train.device import configure_threads
+
+    configure_threads()
+
+
+def _echo(text: str) -> None:
+    if text:
+        typer.echo(text)
+
+
+@app.command("synth-corpus")
+def synth_corpus(
+    out: Annotated[Path, typer.Argument(help="Folder for the corpus (Speech Commands layout).")],
+    voices: Annotated[int, typer.Option(help="Synthetic speakers.", rich_help_panel=DATA)] = 200,
+    words: Annotated[
+        Optional[str], typer.Option(help="Comma-separated words (default: the 35).", rich_help_panel=DATA)
+    ] = None,
+    takes: Annotated[int, typer.Option(help="Clips per word and voice.", rich_help_panel=DATA)] = 1,
+    flite_share: Annotated[
+        float, typer.Option(help="Share of flite voices (the rest espeak-ng).", rich_help_panel=DATA)
+    ] = 0.4,
+    noise: Annotated[
+        Optional[Path], typer.Option(exists=True, file_okay=False, help="Real noise recordings mixed into clips too.")
+    ] = None,
+    noise_seconds: Annotated[float, typer.Option(help="Length of each generated noise file.")] = 60.0,
+    audio_format: Annotated[str, typer.Option("--format", help="wav or flac.")] = "wav",
+    seed: Annotated[int, typer.Option(help="Same seed, same corpus.")] = 0,
+    workers: Annotated[int, typer.Option(help="Processes (0: one per CPU).")] = 0,
+) -> None:
+    """Write a Speech Commands-layout corpus spoken by espeak-ng and flite voices (speaker-disjoint splits)."""
+    from dlcli.kws.synth import SynthConfig, generate_corpus
+
+    try:
+        config = SynthConfig(
+            voices=voices, takes=takes, seed=runtime.seed if runtime.seed is not None else seed, flite_share=flite_share,
+            format=audio_format, noise_seconds=noise_seconds, noise_folder=str(noise) if noise else None, workers=workers,
+            **({"words": _words(words)} if words else {}),
+        )  # fmt: skip
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    summary = generate_corpus(out, config, quiet=runtime.quiet)
+    split = summary["voices"]
+    typer.echo(
+        f"{summary['clips']} clips of {summary['words']} words by {sum(split.values())} voices "
+        f"({split['training']} training, {split['validation']} validation, {split['testing']} testing; "
+        f"{summary['engines']['espeak-ng']} espeak-ng, {summary['engines']['flite']} flite) in {out}"
+    )
+
+
+@app.command()
+def train(
+    data: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="Speech Commands folder.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder (checkpoints, metrics, curves).")],
+    task: Annotated[Optional[TaskName], typer.Option(help="Which words are classes.", rich_help_panel=DATA)] = None,
+    background: Annotated[
+        Optional[Path],
+        typer.Option(
+            exists=True,
+            help="Noise recordings for augmentation (default: DATA/_background_noise_).",
+            rich_help_panel=DATA,
+        ),
+    ] = None,
+    max_train_clips: Annotated[
+        Optional[int], typer.Option(help="Seeded subset for bounded runs.", rich_help_panel=DATA)
+    ] = None,
+    max_validation_clips: Annotated[
+        Optional[int], typer.Option(help="Validation subset.", rich_help_panel=DATA)
+    ] = None,
+    model: Annotated[
+        ModelName, typer.Option(help="xception1d (reference) or small.", rich_help_panel=MODEL)
+    ] = ModelName.xception1d,
+    activation: Annotated[
+        Optional[Activation], typer.Option(help="Any registered activation.", rich_help_panel=MODEL)
+    ] = None,
+    width: Annotated[Optional[float], typer.Option(help="Channel multiplier.", rich_help_panel=MODEL)] = None,
+    middle_blocks: Annotated[
+        Optional[int], typer.Option(help="Middle-flow blocks (reference: 8).", rich_help_panel=MODEL)
+    ] = None,
+    init: Annotated[
+        Optional[Path], typer.Option(help="Start from this kws checkpoint (fine-tuning).", rich_help_panel=MODEL)
+    ] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Reference: 50.", rich_help_panel=OPTIM)] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Reference: 32.", rich_help_panel=OPTIM)] = None,
+    lr: Annotated[
+        Optional[float], typer.Option(help="Adam learning rate (reference: 1e-4).", rich_help_panel=OPTIM)
+    ] = None,
+    augment: Annotated[
+        Optional[AugmentMode], typer.Option(help="online, offline (N copies) or none.", rich_help_panel=OPTIM)
+    ] = None,
+    copies: Annotated[
+        Optional[int], typer.Option(help="Offline copies per clip (reference: 5).", rich_help_panel=OPTIM)
+    ] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", exists=True, dir_okay=False, help="YAML file.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Start over in an existing --out.")] = False,
+) -> None:
+    """Train a keyword spotter (reference recipe by default); writes best.pt, last.pt, metrics, curves."""
+    from dlcli.config import load_config
+    from dlcli.kws.config import KwsConfig, default_config
+    from dlcli.kws.train import train as run_training
+
+    _threads()
+
+    saved = out / "config.yaml"
+    base = None if resume and saved.exists() and config is None else default_config(model.value)
+    overrides = {
+        "data.task": task.value if task else None,
+        "data.background": str(background) if background else None,
+        "data.max_train_clips": max_train_clips,
+        "data.max_validation_clips": max_validation_clips,
+        "model.activation": activation.value if activation else None,
+        "model.width": width,
+        "model.middle_blocks": middle_blocks,
+        "train.epochs": epochs,
+        "train.batch_size": batch_size,
+        "train.lr": lr,
+        "augment.mode": augment.value if augment else None,
+        "augment.copies": copies,
+    }
+    resolved = load_config(KwsConfig, saved if base is None else config, overrides, base=base)
+    result = run_training(data, out, resolved, resume=resume, overwrite=overwrite, init=init)
+    best = f"{result.monitor} {result.best_metric:.4f}" if result.best_metric is not None else "no validation"
+    typer.echo(f"{result.epochs} epochs, {result.steps} steps; best {best}; {result.best_path or result.last_path}")
+
+
+def _evaluation_folder(model: Path) -> Path:
+    return model if model.is_dir() else model.parent
+
+
+@app.command()
+def evaluate(
+    model: Annotated[Path, typer.Argument(exists=True, help="Run folder, kws checkpoint or .onnx export.")],
+    data: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="Speech Commands folder.")],
+    split: Annotated[str, typer.Option(help="testing, validation, training or all.", rich_help_panel=DATA)] = "testing",
+    negatives: Annotated[
+        Optional[Path],
+        typer.Option(
+            exists=True,
+            help="Keyword-free recordings for false accepts per hour (default: DATA/_background_noise_).",
+            rich_help_panel=DATA,
+        ),
+    ] = None,
+    max_clips: Annotated[Optional[int], typer.Option(help="Seeded subset.", rich_help_panel=DATA)] = None,
+    threshold: Annotated[
+        float, typer.Option(help="Detection threshold for false accepts.", rich_help_panel=STREAM)
+    ] = 0.8,
+    out: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--out",
+            "-o",
+            help="Folder for the report and confusion PNG (default: beside the model).",
+            rich_help_panel=OUTPUT,
+        ),
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Clips per forward pass.")] = 64,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.", rich_help_panel=OUTPUT)] = False,
+) -> None:
+    """Accuracy, per-class precision/recall/F1, confusion matrix, false accepts per hour."""
+    from dlcli.kws.evaluate import evaluate as run_evaluation
+    from dlcli.kws.evaluate import markdown
+    from dlcli.kws.infer import StreamConfig
+    from dlcli.kws.predictor import load_predictor
+
+    _threads()
+    predictor = load_predictor(model, device=runtime.device)
+    report = run_evaluation(
+        predictor, data, split=split, out_dir=out or _evaluation_folder(model), negatives=negatives,
+        stream=StreamConfig(threshold=threshold), batch_size=batch_size, max_clips=max_clips, show=not runtime.quiet,
+    )  # fmt: skip
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+    else:
+        typer.echo(markdown(report))
+        typer.echo(f"written: {', '.join(report['written'])}")
+
+
+@app.command()
+def infer(
+    model: Annotated[Path, typer.Argument(exists=True, help="Run folder, kws checkpoint or .onnx export.")],
+    paths: Annotated[list[Path], typer.Argument(help="Audio files and folders (searched recursively).")],
+    out: Annotated[
+        Optional[Path], typer.Option("--out", "-o", help="CSV or JSONL file (default: stdout).", rich_help_panel=OUTPUT)
+    ] = None,
+    output_format: Annotated[
+        Optional[OutputFormat],
+        typer.Option("--format", help="csv or jsonl (default: from --out).", rich_help_panel=OUTPUT),
+    ] = None,
+    top_k: Annotated[int, typer.Option(help="Labels per file, best first.", rich_help_panel=OUTPUT)] = 3,
+    batch_size: Annotated[int, typer.Option(help="Clips per forward pass.")] = 64,
+    strict: Annotated[bool, typer.Option("--strict", help="Stop at the first unreadable file.")] = False,
+    stream: Annotated[
+        bool, typer.Option("--stream", help="Long recordings: detections with timestamps.", rich_help_panel=STREAM)
+    ] = False,
+    hop: Annotated[float, typer.Option(help="Seconds between windows.", rich_help_panel=STREAM)] = 0.1,
+    smooth: Annotated[float, typer.Option(help="Seconds of probability smoothing.", rich_help_panel=STREAM)] = 0.3,
+    threshold: Annotated[
+        float, typer.Option(help="Smoothed score that fires a detection.", rich_help_panel=STREAM)
+    ] = 0.8,
+    refractory: Annotated[
+        float, typer.Option(help="Seconds of quiet after a detection.", rich_help_panel=STREAM)
+    ] = 1.0,
+) -> None:
+    """Label audio files (path, label, score, top-k), or spot keywords in long recordings (--stream).
+
+    Unreadable files are skipped and reported (exit code 5); --strict stops at the first.
+    """
+    from dlcli.audio import list_audio_files
+    from dlcli.errors import InputError
+    from dlcli.kws.infer import StreamConfig, score_files, stream_files
+    from dlcli.kws.predictor import load_predictor
+
+    _threads()
+    predictor = load_predictor(model, device=runtime.device)
+    files = list_audio_files(paths)
+    if not files:
+        raise InputError(f"no audio files in {', '.join(map(str, paths))}")
+    fmt = (
+        output_format.value
+        if output_format
+        else ("jsonl" if out and out.suffix.lower() in (".jsonl", ".json") else "csv")
+    )
+    show = not runtime.quiet and out is not None
+    if stream:
+        try:
+            config = StreamConfig(
+                hop_seconds=hop, smooth_seconds=smooth, threshold=threshold, refractory_seconds=refractory
+            )
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+        result = stream_files(
+            predictor, files, out, config, fmt=fmt, batch_size=batch_size, strict=strict, show=show, echo=_echo
+        )
+    else:
+        result = score_files(
+            predictor, files, out, fmt=fmt, top_k=top_k, batch_size=batch_size, strict=strict, show=show, echo=_echo
+        )
+    if out is not None and not runtime.quiet:
+        typer.echo(f"{result.rows} rows written to {out}", err=True)
+    if result.failures:
+        raise PartialFailure(f"{len(result.failures)} of {len(files)} files could not be read and were skipped")
+
+
+@app.command()
+def export(
+    model: Annotated[Path, typer.Argument(exists=True, help="Run folder or kws checkpoint.")],
+    onnx: Annotated[Path, typer.Option("--onnx", help="Destination .onnx file.")],
+    int8: Annotated[
+        bool, typer.Option("--int8", help="Also write a dynamically quantised int8 model (FILE-int8.onnx).")
+    ] = False,
+    data: Annotated[
+        Optional[Path],
+        typer.Option(exists=True, file_okay=False, help="Measure the accuracy of each export on this folder."),
+    ] = None,
+    split: Annotated[str, typer.Option(help="Split of --data to measure on.")] = "testing",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Export to ONNX (checked against torch), optionally int8, with accuracy and speed of each."""
+    from dlcli.kws.evaluate import evaluate as run_evaluation
+    from dlcli.kws.export import export_onnx, quantize_int8, throughput
+    from dlcli.kws.predictor import load_predictor
+
+    report = export_onnx(model, onnx)
+    files = {"torch": model, "onnx": onnx}
+    if int8:
+        quantized = onnx.with_name(onnx.stem + "-int8.onnx")
+        report.update(quantize_int8(onnx, quantized))
+        files["onnx_int8"] = quantized
+    for name, path in files.items():
+        predictor = load_predictor(path, device="cpu")
+        report[f"{name}_clips_per_second"] = round(throughput(predictor, clips=128, batch_size=32), 1)
+        if data is not None:
+            result = run_evaluation(predictor, data, split=split, negatives=None, show=False)
+            report[f"{name}_accuracy"] = round(result["accuracy"], 5)
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    for key, value in report.items():
+        typer.echo(f"{key}: {value}")
+
+
+@app.command()
+def bench(
+    model: Annotated[Path, typer.Argument(exists=True, help="Run folder or kws checkpoint.")],
+    folder: Annotated[
+        Optional[Path], typer.Option(exists=True, help="Audio folder for end-to-end `infer` throughput.")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Clips per forward pass.")] = 64,
+    clips: Annotated[int, typer.Option(help="Clips per measurement.")] = 512,
+    rounds: Annotated[int, typer.Option(help="Interleaved repeats (median reported).")] = 3,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Clips per second: torch eager vs ONNX Runtime, and end-to-end `infer` on a folder vs the model alone."""
+    from dlcli.kws.bench import benchmark
+
+    _threads()
+    result = benchmark(model, folder, batch_size=batch_size, clips=clips, rounds=rounds)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    for key, value in result.items():
+        typer.echo(f"{key}: {value}")

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Keyword-spotting benchmarks of docs/BENCHMARKS.md, stage by stage:
+#   recipes/kws/benchmark.sh corpus | small ACTIVATION | xception ACTIVATION | digits | speed
+# Runs go to runs/bench/ (resumable: a stage that stopped continues with the same command and RESUME=1).
+# On a shared CPU machine one thread per process is fastest: OMP_NUM_THREADS=1 (the default here).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+DLCLI=${DLCLI:-dlcli}
+OUT=runs/bench
+CORPUS=$OUT/corpus300
+SHARED=${SHARED:-../shared/data}
+NOISE=$SHARED/speech-commands-background-noise
+RESUME=${RESUME:+--resume}
+EPOCHS_SMALL=${EPOCHS_SMALL:-6}
+
+case "${1:-}" in
+corpus) # 300 voices x 35 words, speaker-disjoint 240/30/30
+  $DLCLI -q kws synth-corpus $CORPUS --voices 300 --workers 2
+  ;;
+small) # the small model on the four tasks of the dissertation
+  activation=${2:-relu}
+  for task in 35-words 20-commands 10-commands left-right; do
+    run=$OUT/small-$activation-$task
+    nice $DLCLI -q kws train $CORPUS --out $run --model small --task $task --activation $activation \
+      --epochs $EPOCHS_SMALL ${RESUME:---overwrite} &
+  done
+  wait
+  for task in 35-words 20-commands 10-commands left-right; do
+    run=$OUT/small-$activation-$task
+    $DLCLI -q kws evaluate $run $CORPUS --negatives $NOISE --json > $run/test.json
+  done
+  ;;
+xception) # Xception-1d within a bounded CPU budget: 35 words, 3200 training clips, 2 epochs
+  activation=${2:-relu}
+  run=$OUT/x1d-$activation-35-words
+  nice $DLCLI -q kws train $CORPUS --out $run --task 35-words --activation $activation --epochs 2 \
+    --max-train-clips 3200 --max-validation-clips 350 ${RESUME:---overwrite}
+  $DLCLI -q kws evaluate $run $CORPUS --json > $run/test.json
+  ;;
+digits) # synthetic -> real: 4 real speakers to train, the other 2 to test
+  ${PYTHON:-python3} recipes/kws/fsdd_layout.py $SHARED/free-spoken-digit/recordings $OUT/fsdd --test-speakers lucas,theo
+  nice $DLCLI -q kws train $CORPUS --out $OUT/digits-synthetic --model small --task digits \
+    --background $NOISE --epochs 10 ${RESUME:---overwrite}
+  nice $DLCLI -q kws train $OUT/fsdd --out $OUT/digits-real --model small --task digits \
+    --background $NOISE --epochs 10 ${RESUME:---overwrite}
+  nice $DLCLI -q kws train $OUT/fsdd --out $OUT/digits-synthetic-then-real --model small --task digits \
+    --background $NOISE --epochs 5 --init $OUT/digits-synthetic/best.pt ${RESUME:---overwrite}
+  for run in digits-synthetic digits-real digits-synthetic-then-real; do
+    $DLCLI -q kws evaluate $OUT/$run $OUT/fsdd --json > $OUT/$run/test-real.json
+  done
+  $DLCLI -q kws evaluate $OUT/digits-synthetic $CORPUS --json > $OUT/digits-synthetic/test-synthetic.json
+  ;;
+speed) # clips/s on this machine: torch vs ONNX Runtime, end-to-end infer vs the model alone
+  for run in small-relu-35-words x1d-relu-35-words; do
+    clips=512; [[ $run == x1d* ]] && clips=64
+    $DLCLI kws bench $OUT/$run --folder $CORPUS --clips $clips --batch-size 32 --json > $OUT/$run/speed.json
+  done
+  ;;
+*)
+  echo "usage: $0 corpus | small ACTIVATION | xception ACTIVATION | digits | speed" >&2
+  exit 2
+  ;;
+esac
