@@ -137,6 +137,20 @@ def _labelled(classifier: Classifier, folder: str, split: str | None) -> tuple[l
     return list(paths), list(labels)
 
 
+@dataclass
+class _Prepared:
+    """What every (blend, seed) run shares: the models' files, the caches, the temperatures."""
+
+    checkpoints: list[Path]  # teachers, then the student
+    student_index: int
+    transfer: CachedSet
+    dev: CachedSet
+    test: CachedSet | None
+    temperatures: list[float]
+    best_teacher: int
+    device: torch.device
+
+
 def distill(config: DistillConfig, out: str | Path, *, resume: bool = True) -> dict:
     """Calibrate, cache, train every (blend, seed) and write the report; return the report dict."""
     from dlcli.distill.report import write_report
@@ -199,6 +213,7 @@ def distill(config: DistillConfig, out: str | Path, *, resume: bool = True) -> d
         "runs": [],
     }
     write_text_atomic(out / "calibration.json", json.dumps(report["models"], indent=2))
+    prepared = _Prepared(checkpoints, student_index, transfer, dev, test, temperatures, best_teacher, device)
 
     for method in config.blends:
         for seed in range(config.seeds):
@@ -207,21 +222,7 @@ def distill(config: DistillConfig, out: str | Path, *, resume: bool = True) -> d
             if resume and result_path.exists():
                 report["runs"].append(json.loads(result_path.read_text()))
                 continue
-            result = _train_one(
-                config,
-                method,
-                seed,
-                run_dir,
-                checkpoints,
-                models,
-                student_index,
-                transfer,
-                dev,
-                test,
-                temperatures,
-                best_teacher,
-                device,
-            )
+            result = _train_one(config, method, seed, run_dir, prepared)
             write_text_atomic(result_path, json.dumps(result))
             report["runs"].append(result)
             write_report(report, out)
@@ -229,21 +230,10 @@ def distill(config: DistillConfig, out: str | Path, *, resume: bool = True) -> d
     return report
 
 
-def _train_one(
-    config,
-    method,
-    seed,
-    run_dir,
-    checkpoints,
-    models,
-    student_index,
-    transfer,
-    dev,
-    test,
-    temperatures,
-    best_teacher,
-    device,
-) -> dict:
+def _train_one(config: DistillConfig, method: str, seed: int, run_dir: Path, prepared: _Prepared) -> dict:
+    checkpoints, student_index, temperatures = prepared.checkpoints, prepared.student_index, prepared.temperatures
+    transfer, dev, test, device = prepared.transfer, prepared.dev, prepared.test, prepared.device
+    best_teacher = prepared.best_teacher
     seed_everything(seed)
     student = load_classifier(checkpoints[student_index], device)  # a fresh copy of the pre-trained weights
     teachers = list(range(student_index))

@@ -27,6 +27,15 @@ def toy(world, monkeypatch):
     return world
 
 
+def distill_args(toy, out, *options, teachers=None):
+    """A ``dlcli -q distill`` command line on the toy task."""
+    args = ["-q", "distill", "--student", str(toy["student"]), "--unlabeled", str(toy["unlabeled"])]
+    args += ["--dev", str(toy["labelled"]), "--out", str(out), *options]
+    for teacher in toy["teachers"] if teachers is None else teachers:
+        args += ["--teacher", str(teacher)]
+    return args
+
+
 @pytest.mark.parametrize("scale", [0.05, 1.0, 40.0])
 def test_bisection_reaches_the_target_even_outside_the_reference_bracket(scale):
     torch.manual_seed(0)
@@ -78,34 +87,9 @@ def test_distill_cli_lifts_the_student_caches_once_and_reports(toy, tmp_path):
     out = tmp_path / "run"
     broken = toy["unlabeled"] / "broken.npy"
     broken.write_text("not an array")
-    args = [
-        "-q",
-        "distill",
-        "--student",
-        str(toy["student"]),
-        "--unlabeled",
-        str(toy["unlabeled"]),
-        "--dev",
-        str(toy["labelled"]),
-        "--test",
-        str(toy["labelled"]),
-        "--out",
-        str(out),
-        "--blend",
-        "mean",
-        "--blend",
-        "min-entropy",
-        "--blend",
-        "random",
-        "--epochs",
-        "6",
-        "--lr",
-        "0.01",
-        "--batch-size",
-        "128",
-    ]
-    for teacher in toy["teachers"]:
-        args += ["--teacher", str(teacher)]
+    options = ["--test", str(toy["labelled"]), "--blend", "mean", "--blend", "min-entropy", "--blend", "random"]
+    options += ["--epochs", "6", "--lr", "0.01", "--batch-size", "128"]
+    args = distill_args(toy, out, *options)
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
@@ -132,26 +116,9 @@ def test_distill_cli_lifts_the_student_caches_once_and_reports(toy, tmp_path):
 
 
 def test_naive_mode_gives_the_same_targets_as_the_cache(toy, tmp_path):
-    common = [
-        "-q",
-        "distill",
-        "--student",
-        str(toy["student"]),
-        "--unlabeled",
-        str(toy["unlabeled"]),
-        "--dev",
-        str(toy["labelled"]),
-        "--blend",
-        "mean",
-        "--epochs",
-        "2",
-        "--lr",
-        "0.01",
-    ]
-    for teacher in toy["teachers"]:
-        common += ["--teacher", str(teacher)]
-    cached = runner.invoke(app, [*common, "--out", str(tmp_path / "cached")])
-    naive = runner.invoke(app, [*common, "--out", str(tmp_path / "naive"), "--no-teacher-cache"])
+    common = ["--blend", "mean", "--epochs", "2", "--lr", "0.01"]
+    cached = runner.invoke(app, distill_args(toy, tmp_path / "cached", *common))
+    naive = runner.invoke(app, distill_args(toy, tmp_path / "naive", *common, "--no-teacher-cache"))
     assert cached.exit_code == 0 and naive.exit_code == 0, naive.output
     a = json.loads((tmp_path / "cached" / "report.json").read_text())["runs"][0]["curve"]
     b = json.loads((tmp_path / "naive" / "report.json").read_text())["runs"][0]["curve"]
@@ -162,21 +129,6 @@ def test_a_checkpoint_of_a_non_classifier_task_is_refused(toy, tmp_path):
     from dlcli.train import build_checkpoint, save_checkpoint
 
     other = save_checkpoint(build_checkpoint(task="forecast", model=torch.nn.Linear(1, 1)), tmp_path / "f.pt")
-    result = runner.invoke(
-        app,
-        [
-            "distill",
-            "--teacher",
-            str(other),
-            "--student",
-            str(toy["student"]),
-            "--unlabeled",
-            str(toy["unlabeled"]),
-            "--dev",
-            str(toy["labelled"]),
-            "--out",
-            str(tmp_path / "x"),
-        ],
-    )
+    result = runner.invoke(app, distill_args(toy, tmp_path / "x", teachers=[other]))
     assert result.exit_code == 4
     assert "'forecast' checkpoint is not a classifier" in result.output
