@@ -140,6 +140,9 @@ def _mount() -> None:
     from dlcli.activation_study.cli import app as activations_app
 
     app.add_typer(activations_app, name="activations")
+    from dlcli.forecast.cli import app as forecast_app
+
+    app.add_typer(forecast_app, name="forecast")
 
 
 _mount()
