@@ -77,7 +77,9 @@ class LightGBMBaseline:
             past = np.arange(origin - 56, origin)
             values = np.asarray(array[series[:, None], np.clip(past, 0, array.shape[1] - 1)], np.float32) * (past >= 0)
             ahead = np.arange(origin, origin + self.horizon)
-            upcoming = np.asarray(array[series[:, None], np.clip(ahead, 0, array.shape[1] - 1)], np.float32) * (ahead < array.shape[1])  # fmt: skip
+            upcoming = np.asarray(array[series[:, None], np.clip(ahead, 0, array.shape[1] - 1)], np.float32) * (
+                ahead < array.shape[1]
+            )
             common += [values[:, -14:].mean(axis=1), values.mean(axis=1), upcoming.mean(axis=1)]
         for array in p.series_past.values():
             past = np.clip(np.arange(origin - 28, origin), 0, array.shape[1] - 1)
@@ -157,7 +159,9 @@ class LightGBMBaseline:
             booster = lgb.train(params, data, num_boost_round=self.rounds, valid_sets=sets, callbacks=callbacks)
             self.models.append(booster)
         rounds = [m.best_iteration or m.current_iteration() for m in self.models]
-        log.info(f"LightGBM: {len(train_origins)} origins x {len(targets) // max(1, len(train_origins)):,} series, rounds per day {min(rounds)}..{max(rounds)}")  # fmt: skip
+        log.info(
+            f"LightGBM: {len(train_origins)} origins x {len(targets) // max(1, len(train_origins)):,} series, rounds per day {min(rounds)}..{max(rounds)}"
+        )
         return self
 
     def predict(self, series: np.ndarray, origin: int) -> np.ndarray:

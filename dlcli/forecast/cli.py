@@ -66,7 +66,7 @@ CacheOption = Annotated[
     Optional[Path],
     typer.Option(
         help="Folder for cached arrays of large data (default ~/.cache/dlcli/forecast).", rich_help_panel=DATA
-    ),  # fmt: skip
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print a JSON summary for scripts.")]
 LogOption = Annotated[Optional[Path], typer.Option(help="Also append timestamped log records to this file (cron).")]
@@ -77,7 +77,7 @@ def synth_data(
     out: Annotated[Path, typer.Argument(help="Folder for train.csv, test.csv, items.csv, ... and truth.npz.")],
     scale: Annotated[
         Scale, typer.Option(help="sample: 4 stores x 20 items; realistic: 54 x 200; full: 54 x 4,000 (~125M rows).")
-    ] = Scale.sample,  # fmt: skip
+    ] = Scale.sample,
     stores: Annotated[Optional[int], typer.Option(help="Stores (1..54), overrides the scale.")] = None,
     items: Annotated[Optional[int], typer.Option(help="Items, overrides the scale.")] = None,
     start: Annotated[Optional[str], typer.Option(help="First day of train.csv (YYYY-MM-DD).")] = None,
@@ -89,7 +89,13 @@ def synth_data(
     file_format: Annotated[FileFormat, typer.Option("--format", help="train.csv or train.parquet.")] = FileFormat.csv,
     config: Annotated[
         Optional[Path], typer.Option("--config", exists=True, dir_okay=False, help="YAML of SimulationConfig fields.")
-    ] = None,  # fmt: skip
+    ] = None,
+    long: Annotated[
+        Optional[Path], typer.Option("--long", help="Also write the sales as one long-format .csv/.parquet file.")
+    ] = None,
+    long_frequency: Annotated[
+        Frequency, typer.Option(help="D or W for --long (W: whole weeks of train.csv).")
+    ] = Frequency.D,
     as_json: JsonOption = False,
 ) -> None:
     """Write a simulated world in the Favorita files' format, with the data the oracle needs (truth.npz)."""
@@ -100,10 +106,18 @@ def synth_data(
     overrides = {"stores": stores, "items": items, "start": start, "end": end, "test_days": test_days}
     overrides.update(seed=runtime.seed if runtime.seed is not None else seed, format=file_format.value)
     summary = simulate(load_config(SimulationConfig, config, overrides, base=base), out)
+    if long is not None:
+        from dlcli.forecast.export import favorita_to_long
+
+        frequency = "D" if long_frequency == Frequency.auto else long_frequency.value
+        summary["long_rows"] = favorita_to_long(out, long, frequency)
+        summary["long"] = str(long)
     if as_json:
         _echo_json(summary)
     elif not runtime.quiet:
-        typer.echo(f"{out}: {summary['series']:,} series, {summary['train_rows']:,} train rows, {summary['test_rows']:,} test rows")  # fmt: skip
+        typer.echo(
+            f"{out}: {summary['series']:,} series, {summary['train_rows']:,} train rows, {summary['test_rows']:,} test rows"
+        )
 
 
 def _data_overrides(**values) -> dict:
@@ -131,29 +145,25 @@ def prepare(
     data: Annotated[Path, typer.Argument(help="A Favorita folder or a long-format CSV/parquet file.")],
     file_format: Annotated[
         DataFormat, typer.Option("--format", help="auto, favorita or long.", rich_help_panel=DATA)
-    ] = DataFormat.auto,  # fmt: skip
-    series_col: Annotated[
-        Optional[str], typer.Option(help="Long format: series column.", rich_help_panel=DATA)
-    ] = None,  # fmt: skip
+    ] = DataFormat.auto,
+    series_col: Annotated[Optional[str], typer.Option(help="Long format: series column.", rich_help_panel=DATA)] = None,
     date_col: Annotated[Optional[str], typer.Option(help="Long format: date column.", rich_help_panel=DATA)] = None,
-    value_col: Annotated[
-        Optional[str], typer.Option(help="Long format: target column.", rich_help_panel=DATA)
-    ] = None,  # fmt: skip
+    value_col: Annotated[Optional[str], typer.Option(help="Long format: target column.", rich_help_panel=DATA)] = None,
     static_cols: Annotated[
         Optional[str], typer.Option(help="Long format: comma-separated static columns.", rich_help_panel=DATA)
-    ] = None,  # fmt: skip
+    ] = None,
     future_cols: Annotated[
         Optional[str], typer.Option(help="Long format: inputs known in advance.", rich_help_panel=DATA)
-    ] = None,  # fmt: skip
+    ] = None,
     past_cols: Annotated[
         Optional[str], typer.Option(help="Long format: inputs observed up to the present.", rich_help_panel=DATA)
-    ] = None,  # fmt: skip
+    ] = None,
     weight_col: Annotated[
         Optional[str], typer.Option(help="Long format: per-series metric weight.", rich_help_panel=DATA)
-    ] = None,  # fmt: skip
+    ] = None,
     frequency: Annotated[
         Frequency, typer.Option(help="auto (from the dates), D or W.", rich_help_panel=DATA)
-    ] = Frequency.auto,  # fmt: skip
+    ] = Frequency.auto,
     cache_dir: CacheOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -164,9 +174,17 @@ def prepare(
     from dlcli.forecast.data import DataConfig, load_panel
 
     overrides = _data_overrides(
-        file_format=file_format, series_col=series_col, date_col=date_col, value_col=value_col, static_cols=static_cols,
-        future_cols=future_cols, past_cols=past_cols, weight_col=weight_col, frequency=frequency, cache_dir=cache_dir,
-    )  # fmt: skip
+        file_format=file_format,
+        series_col=series_col,
+        date_col=date_col,
+        value_col=value_col,
+        static_cols=static_cols,
+        future_cols=future_cols,
+        past_cols=past_cols,
+        weight_col=weight_col,
+        frequency=frequency,
+        cache_dir=cache_dir,
+    )
     config = load_config(DataConfig, None, {k.removeprefix("data."): v for k, v in overrides.items()})
     started = time.perf_counter()
     panel = load_panel(data, config)
@@ -185,20 +203,20 @@ def train(
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: best.pt, last.pt, curves.png, train.log.")],
     model: Annotated[
         Optional[ModelKind], typer.Option(help="seq2seq (all history), trimmed or transformer.", rich_help_panel=MODEL)
-    ] = None,  # fmt: skip
+    ] = None,
     history: Annotated[
         Optional[int],
         typer.Option(
             help="Periods of history (trimmed/transformer; default 200; 0 = static only).", rich_help_panel=MODEL
         ),
-    ] = None,  # fmt: skip
+    ] = None,
     cell: Annotated[Optional[str], typer.Option(help="lstm or gru.", rich_help_panel=MODEL)] = None,
     hidden: Annotated[
         Optional[int], typer.Option(help="Recurrent state size (default 128).", rich_help_panel=MODEL)
-    ] = None,  # fmt: skip
+    ] = None,
     activation: Annotated[
         Optional[Activation], typer.Option(help="Activation of the MLPs.", rich_help_panel=MODEL)
-    ] = None,  # fmt: skip
+    ] = None,
     decoder_inputs: Annotated[
         Optional[bool],
         typer.Option(
@@ -206,7 +224,15 @@ def train(
             help="Known future inputs in the decoder (off: the reference's GO-only decoder).",
             rich_help_panel=MODEL,
         ),
-    ] = None,  # fmt: skip
+    ] = None,
+    normalize: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--normalize/--no-normalize",
+            help="Forecast relative to each series' recent level (off: the reference).",
+            rich_help_panel=MODEL,
+        ),
+    ] = None,
     random_present: Annotated[
         Optional[bool],
         typer.Option(
@@ -214,16 +240,16 @@ def train(
             help="The random max time step trick (on by default).",
             rich_help_panel=SPLIT,
         ),
-    ] = None,  # fmt: skip
+    ] = None,
     horizon: Annotated[
         Optional[int], typer.Option(help="Periods forecast (default 16).", rich_help_panel=SPLIT)
-    ] = None,  # fmt: skip
+    ] = None,
     test_periods: Annotated[
         Optional[int],
         typer.Option(
             help="Horizon-long test periods held out at the end (default 3; 0 in production).", rich_help_panel=SPLIT
         ),
-    ] = None,  # fmt: skip
+    ] = None,
     valid_periods: Annotated[
         Optional[int],
         typer.Option(
@@ -232,7 +258,7 @@ def train(
             help="Validation periods before the test periods (default 16).",
             rich_help_panel=SPLIT,
         ),
-    ] = None,  # fmt: skip
+    ] = None,
     gap_periods: Annotated[
         Optional[int],
         typer.Option(
@@ -241,61 +267,55 @@ def train(
             help="Unused periods between training and validation (default 16).",
             rich_help_panel=SPLIT,
         ),
-    ] = None,  # fmt: skip
+    ] = None,
     min_history: Annotated[
         Optional[int],
         typer.Option(
             help="Earliest training origin, in periods (default 300 daily, 52 weekly).", rich_help_panel=SPLIT
         ),
-    ] = None,  # fmt: skip
+    ] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Epochs (default 20).", rich_help_panel=OPTIM)] = None,
     steps_per_epoch: Annotated[
         Optional[int], typer.Option(help="Batches per epoch (default 500).", rich_help_panel=OPTIM)
-    ] = None,  # fmt: skip
+    ] = None,
     batch_size: Annotated[
         Optional[int], typer.Option(help="Windows per batch (default 128).", rich_help_panel=OPTIM)
-    ] = None,  # fmt: skip
+    ] = None,
     lr: Annotated[
         Optional[float], typer.Option(help="Adam learning rate (default 1e-4).", rich_help_panel=OPTIM)
-    ] = None,  # fmt: skip
-    seed: Annotated[
-        Optional[int], typer.Option(help="Seed (the global --seed wins).", rich_help_panel=OPTIM)
-    ] = None,  # fmt: skip
+    ] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed (the global --seed wins).", rich_help_panel=OPTIM)] = None,
     init_from: Annotated[
         Optional[Path],
         typer.Option(help="Warm start from this checkpoint (yesterday's best.pt).", rich_help_panel=OPTIM),
-    ] = None,  # fmt: skip
+    ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from last.pt.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a finished run in --out.")] = False,
     config: Annotated[
         Optional[Path],
         typer.Option("--config", exists=True, dir_okay=False, help="YAML (sections data, split, model, train)."),
-    ] = None,  # fmt: skip
+    ] = None,
     file_format: Annotated[
         Optional[DataFormat], typer.Option("--format", help="auto, favorita or long.", rich_help_panel=DATA)
-    ] = None,  # fmt: skip
-    series_col: Annotated[
-        Optional[str], typer.Option(help="Long format: series column.", rich_help_panel=DATA)
-    ] = None,  # fmt: skip
+    ] = None,
+    series_col: Annotated[Optional[str], typer.Option(help="Long format: series column.", rich_help_panel=DATA)] = None,
     date_col: Annotated[Optional[str], typer.Option(help="Long format: date column.", rich_help_panel=DATA)] = None,
-    value_col: Annotated[
-        Optional[str], typer.Option(help="Long format: target column.", rich_help_panel=DATA)
-    ] = None,  # fmt: skip
+    value_col: Annotated[Optional[str], typer.Option(help="Long format: target column.", rich_help_panel=DATA)] = None,
     static_cols: Annotated[
         Optional[str], typer.Option(help="Long format: comma-separated static columns.", rich_help_panel=DATA)
-    ] = None,  # fmt: skip
+    ] = None,
     future_cols: Annotated[
         Optional[str], typer.Option(help="Long format: inputs known in advance.", rich_help_panel=DATA)
-    ] = None,  # fmt: skip
+    ] = None,
     past_cols: Annotated[
         Optional[str], typer.Option(help="Long format: inputs observed up to the present.", rich_help_panel=DATA)
-    ] = None,  # fmt: skip
+    ] = None,
     weight_col: Annotated[
         Optional[str], typer.Option(help="Long format: per-series metric weight.", rich_help_panel=DATA)
-    ] = None,  # fmt: skip
+    ] = None,
     frequency: Annotated[
         Optional[Frequency], typer.Option(help="auto (from the dates), D or W.", rich_help_panel=DATA)
-    ] = None,  # fmt: skip
+    ] = None,
     cache_dir: CacheOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -310,6 +330,7 @@ def train(
         "model.hidden": hidden,
         "model.activation": activation.value if activation else None,
         "model.decoder_inputs": decoder_inputs,
+        "model.normalize": normalize,
         "split.random_present": random_present,
         "split.horizon": horizon,
         "split.test_periods": test_periods,
@@ -332,15 +353,26 @@ def train(
             weight_col=weight_col,
             frequency=frequency,
             cache_dir=cache_dir,
-        ),  # fmt: skip
+        ),
     }
-    resolved = load_config(ForecastConfig, config, overrides)
+    resolved = load_config(ForecastConfig, config, overrides, base=ForecastConfig())
     result = train_forecaster(data, resolved, out, init_from=init_from, resume=resume, overwrite=overwrite)
-    summary = {"run": str(out), "best": str(result.best_path), "monitor": result.monitor, "best_metric": result.best_metric, "epochs": result.epochs, "steps": result.steps}  # fmt: skip
+    summary = {
+        "run": str(out),
+        "best": str(result.best_path),
+        "monitor": result.monitor,
+        "best_metric": result.best_metric,
+        "epochs": result.epochs,
+        "steps": result.steps,
+    }
     if as_json:
         _echo_json(summary)
     elif not runtime.quiet:
-        typer.echo(f"best {result.monitor} {result.best_metric:.4f}: {result.best_path}" if result.best_metric is not None else f"written: {out}")  # fmt: skip
+        typer.echo(
+            f"best {result.monitor} {result.best_metric:.4f}: {result.best_path}"
+            if result.best_metric is not None
+            else f"written: {out}"
+        )
 
 
 @app.command()
@@ -348,25 +380,25 @@ def predict(
     model: Annotated[Path, typer.Argument(help="A forecast checkpoint (best.pt) or its run folder.")],
     data: Annotated[Path, typer.Argument(help="The data to forecast from (same format as in training).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Forecast file: .parquet or .csv (written atomically).")],
-    horizon: Annotated[
-        Optional[int], typer.Option(help="Periods to forecast (default: the model's horizon).")
-    ] = None,  # fmt: skip
+    horizon: Annotated[Optional[int], typer.Option(help="Periods to forecast (default: the model's horizon).")] = None,
     batch_size: Annotated[int, typer.Option(help="Series per forward pass.")] = 4096,
     cache_dir: CacheOption = None,
     log_file: LogOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Forecast every series (unseen ones included) from the day after the data ends."""
-    from dlcli.console import add_log_file
     from dlcli.forecast.predict import predict as run_predict
+    from dlcli.forecast.train import log_to
 
-    if log_file is not None:
-        add_log_file(log_file)
-    summary = run_predict(model, data, out, horizon=horizon, batch_size=batch_size, cache_dir=str(cache_dir) if cache_dir else None)  # fmt: skip
+    with log_to(log_file):
+        cache = str(cache_dir) if cache_dir else None
+        summary = run_predict(model, data, out, horizon=horizon, batch_size=batch_size, cache_dir=cache)
     if as_json:
         _echo_json(summary)
     elif not runtime.quiet:
-        typer.echo(f"{out}: {summary['rows']:,} rows, {summary['series']:,} series, {summary['first_date']}..{summary['last_date']}")  # fmt: skip
+        typer.echo(
+            f"{out}: {summary['rows']:,} rows, {summary['series']:,} series, {summary['first_date']}..{summary['last_date']}"
+        )
 
 
 @app.command()
@@ -374,21 +406,21 @@ def evaluate(
     paths: Annotated[
         list[Path],
         typer.Argument(help="One or more checkpoints (or run folders), then the data.", metavar="MODEL... DATA"),
-    ],  # fmt: skip
+    ],
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Folder: report.md, metrics.csv/json, daily/errors/examples PNGs.")
-    ],  # fmt: skip
+    ],
     baselines: Annotated[
         str, typer.Option(help="Comma-separated: random, average, seasonal-naive, lightgbm (or 'none').")
-    ] = "random,average,seasonal-naive,lightgbm",  # fmt: skip
+    ] = "random,average,seasonal-naive,lightgbm",
     test_periods: Annotated[
         Optional[int], typer.Option(help="Test periods (default: the first model's split).")
-    ] = None,  # fmt: skip
+    ] = None,
     batch_size: Annotated[int, typer.Option(help="Series per forward pass.")] = 4096,
     cache_dir: CacheOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """RMSLE, NWRMSLE and MALE per test period and forecast day, beside the baselines (and the oracle on simulated data)."""  # fmt: skip
+    """RMSLE, NWRMSLE and MALE per test period and forecast day, beside the baselines (and the oracle on simulated data)."""
     from dlcli.errors import UsageError
     from dlcli.forecast.evaluate import _markdown
     from dlcli.forecast.evaluate import evaluate as run_evaluate
@@ -397,9 +429,15 @@ def evaluate(
         raise UsageError("give at least one model and the data: dlcli forecast evaluate MODEL [MODEL...] DATA")
     chosen = [] if baselines.strip().lower() == "none" else _split(baselines)
     report = run_evaluate(
-        paths[:-1], paths[-1], out, baselines=chosen, test_periods=test_periods, batch_size=batch_size,
-        cache_dir=str(cache_dir) if cache_dir else None, seed=runtime.seed or 0,
-    )  # fmt: skip
+        paths[:-1],
+        paths[-1],
+        out,
+        baselines=chosen,
+        test_periods=test_periods,
+        batch_size=batch_size,
+        cache_dir=str(cache_dir) if cache_dir else None,
+        seed=runtime.seed or 0,
+    )
     if as_json:
         _echo_json({k: v for k, v in report.items() if k != "rows"})
     elif not runtime.quiet:

@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from dlcli.console import add_log_file
 from dlcli.errors import UsageError
 from dlcli.files import FileLock, write_text_atomic
 from dlcli.forecast import baselines as base
@@ -24,6 +23,7 @@ from dlcli.forecast.metrics import METRICS, per_day, per_series_rmsle, summary
 from dlcli.forecast.oracle import SimulationTruth
 from dlcli.forecast.plots import plot_daily, plot_error_distributions, plot_examples
 from dlcli.forecast.predict import forecast_log, open_model
+from dlcli.forecast.train import log_to
 from dlcli.forecast.windows import SplitConfig, make_split
 from dlcli.runtime import runtime
 
@@ -47,8 +47,12 @@ def _oracle(truth: SimulationTruth, panel, series: np.ndarray, origin: int, hori
     if not truth.covers(when, horizon):
         return None
     forecast = truth.log_forecast(when, horizon)
-    rows = pl.DataFrame({"store_nbr": truth.store_nbr, "item_nbr": truth.item_nbr, "row": np.arange(len(truth.store_nbr))})  # fmt: skip
-    wanted = panel.keys[series].with_columns(pl.col("store_nbr").cast(rows["store_nbr"].dtype), pl.col("item_nbr").cast(rows["item_nbr"].dtype))  # fmt: skip
+    rows = pl.DataFrame(
+        {"store_nbr": truth.store_nbr, "item_nbr": truth.item_nbr, "row": np.arange(len(truth.store_nbr))}
+    )
+    wanted = panel.keys[series].with_columns(
+        pl.col("store_nbr").cast(rows["store_nbr"].dtype), pl.col("item_nbr").cast(rows["item_nbr"].dtype)
+    )
     found = wanted.join(rows, on=["store_nbr", "item_nbr"], how="left", maintain_order="left")["row"].to_numpy()
     if np.isnan(found.astype(float)).any():
         return None
@@ -71,8 +75,7 @@ def evaluate(
     unknown = [b for b in baselines if b not in BASELINES]
     if unknown:
         raise UsageError(f"unknown baseline(s) {', '.join(unknown)} (use {', '.join(BASELINES)})")
-    with FileLock(out / ".lock", what=f"the evaluation in {out}"):
-        add_log_file(out / "evaluate.log")
+    with FileLock(out / ".lock", what=f"the evaluation in {out}"), log_to(out / "evaluate.log"):
         paths = [Path(p) for p in model_paths]
         models = [open_model(p) for p in paths]
         names = _model_names(paths)
@@ -112,7 +115,9 @@ def evaluate(
             except ImportError:
                 log.warning("lightgbm is not installed (pip install 'dlcli[eval]'): its baseline is skipped")
         if "seasonal-naive" in baselines:
-            forecasts["seasonal-naive"] = [base.seasonal_naive(panel, s, o, horizon) for s, o in zip(series_per_period, origins)]  # fmt: skip
+            forecasts["seasonal-naive"] = [
+                base.seasonal_naive(panel, s, o, horizon) for s, o in zip(series_per_period, origins)
+            ]
         if "average" in baselines:
             forecasts["average"] = [base.average_baseline(t) for t in truths]
         if "random" in baselines:
@@ -170,7 +175,11 @@ def _report(panel, names, forecasts, truths, series_per_period, origins, timings
 
 def _markdown(report: dict) -> str:
     periods = len(report["origins"])
-    head = "| model | " + " | ".join(f"P{i + 1} RMSLE" for i in range(periods)) + " | mean RMSLE | mean NWRMSLE | mean MALE | gap to oracle (RMSLE) |"  # fmt: skip
+    head = (
+        "| model | "
+        + " | ".join(f"P{i + 1} RMSLE" for i in range(periods))
+        + " | mean RMSLE | mean NWRMSLE | mean MALE | gap to oracle (RMSLE) |"
+    )
     lines = [
         f"Test periods of {report['horizon']} periods from {', '.join(report['origins'])}; "
         f"{', '.join(f'{n:,}' for n in report['series'])} series. MALE = mean |log(yhat+1) - log(y+1)| (no square root).",
@@ -189,7 +198,9 @@ def _markdown(report: dict) -> str:
 
 
 def _write(out: Path, report: dict) -> None:
-    write_text_atomic(out / "metrics.json", json.dumps({k: v for k, v in report.items() if k != "rows"}, indent=2) + "\n")  # fmt: skip
+    write_text_atomic(
+        out / "metrics.json", json.dumps({k: v for k, v in report.items() if k != "rows"}, indent=2) + "\n"
+    )
     frame = pl.DataFrame(report["rows"])
     from dlcli.files import atomic_path
 
@@ -199,13 +210,24 @@ def _write(out: Path, report: dict) -> None:
 
 
 def _figures(out: Path, panel, forecasts, truths, series_per_period, origins, names, report) -> None:
-    daily = {name: [[r["rmsle"] for r in report["rows"] if r["model"] == name and r["period"] == p + 1 and r["day"] > 0] for p in range(len(origins))] for name in forecasts if name != "random"}  # fmt: skip
+    daily = {
+        name: [
+            [r["rmsle"] for r in report["rows"] if r["model"] == name and r["period"] == p + 1 and r["day"] > 0]
+            for p in range(len(origins))
+        ]
+        for name in forecasts
+        if name != "random"
+    }
     plot_daily(daily, report["origins"], out / "daily.png")
     # series present in every period: concatenate the periods (the paper's Figs. 5.7 and 5.8)
     common = series_per_period[0]
     positions = [np.searchsorted(s, common) for s in series_per_period]
     actual = np.concatenate([t[p] for t, p in zip(truths, positions)], axis=1)
-    joined = {name: np.concatenate([f[p] for f, p in zip(periods, positions)], axis=1) for name, periods in forecasts.items() if name != "random"}  # fmt: skip
+    joined = {
+        name: np.concatenate([f[p] for f, p in zip(periods, positions)], axis=1)
+        for name, periods in forecasts.items()
+        if name != "random"
+    }
     groups: dict[str, dict[str, np.ndarray]] = {}
     dimensions = [c for c in ("store_nbr", "item_nbr") if c in panel.keys.columns] or [panel.keys.columns[0]]
     keys = panel.keys[common]
@@ -225,8 +247,19 @@ def _figures(out: Path, panel, forecasts, truths, series_per_period, origins, na
     before = np.arange(max(0, origins[0] - 56), origins[0])
     history = base.log_target(panel, common[picks], before[0], before[-1] + 1) if len(before) else None
     key_text = panel.key_strings()[common[picks]]
-    titles = [f"{key} - {q}th percentile of {best}'s RMSLE ({per_series[i]:.3f})" for key, q, i in zip(key_text, EXAMPLE_PERCENTILES, picks)]  # fmt: skip
+    titles = [
+        f"{key} - {q}th percentile of {best}'s RMSLE ({per_series[i]:.3f})"
+        for key, q, i in zip(key_text, EXAMPLE_PERCENTILES, picks)
+    ]
     shown = {n: v[picks] for n, v in joined.items() if n in names or n in ("lightgbm", "oracle")}
-    plot_examples(dates, actual[picks], shown, titles, out / "examples.png", history_dates=panel.dates[before] if history is not None else None, history=history)  # fmt: skip
+    plot_examples(
+        dates,
+        actual[picks],
+        shown,
+        titles,
+        out / "examples.png",
+        history_dates=panel.dates[before] if history is not None else None,
+        history=history,
+    )
     if not runtime.quiet:
         log.info(f"figures: {out / 'daily.png'}, {out / 'errors.png'}, {out / 'examples.png'}")

@@ -95,7 +95,10 @@ def _lookup(numbers: np.ndarray, known: np.ndarray, what: str, path: Path) -> np
         bad = index < 0
     if bad.any():
         examples = ", ".join(str(n) for n in np.unique(numbers[bad])[:5])
-        raise InputError(f"{int(bad.sum()):,} rows with a {what} that the {what.split('_')[0]}s table lacks (e.g. {examples})", path=path)  # fmt: skip
+        raise InputError(
+            f"{int(bad.sum()):,} rows with a {what} that the {what.split('_')[0]}s table lacks (e.g. {examples})",
+            path=path,
+        )
     return index
 
 
@@ -222,6 +225,11 @@ def read_favorita(folder: Path, config: DataConfig, *, future_periods: int = 0) 
     inside = (oil_days >= 0) & (oil_days < len(dates))
     price = np.full(len(dates), np.nan)
     price[oil_days[inside]] = oil["dcoilwtico"].to_numpy()[inside]
+    earlier = oil_days < 0
+    if earlier.any():  # the last price before the first day starts the carry-forward
+        price[0] = (
+            price[0] if not np.isnan(price[0]) else oil["dcoilwtico"].to_numpy()[earlier][np.argmax(oil_days[earlier])]
+        )
     price = pl.Series(price).fill_nan(None).forward_fill().backward_fill().fill_null(50.0).to_numpy()
     time_past = Features(["oil"], ((price - 50.0) / 50.0).astype(np.float32)[:, None])
 
@@ -231,7 +239,11 @@ def read_favorita(folder: Path, config: DataConfig, *, future_periods: int = 0) 
     t_days = (transactions["date"].cast(pl.Int32).to_numpy() - int(meta["first_day"])).astype(np.int64)
     t_store = np.searchsorted(stores["store_nbr"].to_numpy(), transactions["store_nbr"].to_numpy())
     t_store = np.minimum(t_store, stores.height - 1)
-    inside = (t_days >= 0) & (t_days < n_observed) & (stores["store_nbr"].to_numpy()[t_store] == transactions["store_nbr"].to_numpy())  # fmt: skip
+    inside = (
+        (t_days >= 0)
+        & (t_days < n_observed)
+        & (stores["store_nbr"].to_numpy()[t_store] == transactions["store_nbr"].to_numpy())
+    )
     counts = np.zeros((stores.height, len(dates)), np.float32)
     counts[t_store[inside], t_days[inside]] = np.log1p(transactions["transactions"].to_numpy()[inside]) - 7.0
     group_known = Features(["regional_holiday", "local_holiday"], np.stack([regional, local], axis=2))

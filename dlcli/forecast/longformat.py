@@ -46,7 +46,10 @@ def _core(path: Path, lazy: pl.LazyFrame, config: DataConfig):
     step = 7 if frequency == "W" else 1
     first = int(unique_days[0])
     if np.any((unique_days - first) % step):
-        raise InputError(f"dates are not on one {'weekly' if step == 7 else 'daily'} grid (weekly dates must share a weekday)", path=path)  # fmt: skip
+        raise InputError(
+            f"dates are not on one {'weekly' if step == 7 else 'daily'} grid (weekly dates must share a weekday)",
+            path=path,
+        )
     periods = (days - first) // step
     observed = frame[c.value_col].is_not_null().to_numpy()
     if not observed.any():
@@ -64,7 +67,9 @@ def _core(path: Path, lazy: pl.LazyFrame, config: DataConfig):
         arrays[f"future__{name}"] = scatter(index, periods, column, (n_series, n_total), np.float32)
     for name in c.past_cols:
         column = frame[name].fill_null(0.0).to_numpy()
-        arrays[f"past__{name}"] = scatter(index[inside], periods[inside], column[inside], (n_series, n_observed), np.float32)  # fmt: skip
+        arrays[f"past__{name}"] = scatter(
+            index[inside], periods[inside], column[inside], (n_series, n_observed), np.float32
+        )
     first_period = np.full(n_series, n_observed, np.int64)
     np.minimum.at(first_period, index[observed & inside], periods[observed & inside])
     arrays["first_period"] = first_period
@@ -94,7 +99,9 @@ def read_long(path: Path, config: DataConfig, *, future_periods: int = 0) -> Pan
     extra = c.static_cols + c.future_cols + c.past_cols + ([c.weight_col] if c.weight_col else [])
     columns = [c.series_col, c.date_col, c.value_col] + extra
     if len(set(columns)) != len(columns):
-        raise InputError("a column is named twice among the series, date, value, static, future, past and weight columns")  # fmt: skip
+        raise InputError(
+            "a column is named twice among the series, date, value, static, future, past and weight columns"
+        )
     if path.suffix not in (".csv", ".parquet"):
         raise InputError("long-format data must be a .csv or .parquet file", path=path)
     # dates are read as text and parsed from their first 10 characters, so "2017-01-01 00:00:00" works too

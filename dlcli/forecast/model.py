@@ -52,6 +52,27 @@ class StaticEmbeddings(nn.Module):
         return torch.cat([table(codes[:, i]) for i, table in enumerate(self.tables)], dim=1)
 
 
+def series_level(history: Tensor, periods: int) -> Tensor:
+    """Mean log1p target over the last ``periods`` observed periods of each window: [B] (0 without history).
+
+    Channel 0 of the history is the log1p target and channel 1 the "observed" flag
+    (``windows.WindowMaker``). Subtracting this level from the inputs and adding it back
+    to the outputs lets one network serve series whose volumes differ by orders of
+    magnitude (the scaling of DeepAR, Salinas et al., 2020, here in log space).
+    """
+    if history.shape[1] == 0:
+        return history.new_zeros(history.shape[0])
+    recent = history[:, -periods:]
+    observed = recent[..., 1]
+    return (recent[..., 0] * observed).sum(dim=1) / observed.sum(dim=1).clamp(min=1.0)
+
+
+def centre(history: Tensor, level: Tensor) -> Tensor:
+    """The history with its target channel minus the level (0 where unobserved)."""
+    target = (history[..., 0] - level[:, None]) * history[..., 1]
+    return torch.cat([target[..., None], history[..., 1:]], dim=2)
+
+
 def sinusoidal_positions(length: int, dim: int, device=None) -> Tensor:
     position = torch.arange(length, device=device, dtype=torch.float32)[:, None]
     frequency = torch.exp(torch.arange(0, dim, 2, device=device, dtype=torch.float32) * (-math.log(10000.0) / dim))
@@ -77,6 +98,8 @@ class ForecastModelConfig:
     head: int = 128  # hidden units of the per-step output MLP
     activation: str = "relu"  # any registry activation (dlcli activations list), used in every MLP
     decoder_inputs: bool = True  # known future inputs (promotions, calendar) enter the decoder; False: the reference
+    normalize: bool = True  # forecast relative to the series' recent mean log1p level; False: the reference
+    level_periods: int = 56  # periods that define that level
     d_model: int = 128  # transformer width
     heads: int = 8
     encoder_layers: int = 6
@@ -132,19 +155,21 @@ class Seq2Seq(nn.Module):
         rnn = nn.LSTM if c.cell == "lstm" else nn.GRU
         self.encoder = rnn(c.encoder_features, c.hidden, batch_first=True)
         self.state_size = 2 * c.hidden if c.cell == "lstm" else c.hidden  # LSTM: (h, c)
-        self.context = MLP([c.hidden + self.static.size, *c.context, self.state_size], c.activation)
+        self.context = MLP([c.hidden + self.static.size + 1, *c.context, self.state_size], c.activation)
         step_inputs = 1 + (c.decoder_features if c.decoder_inputs else 0)
         self.decoder = (nn.LSTMCell if c.cell == "lstm" else nn.GRUCell)(step_inputs, c.hidden)
         self.head = MLP([c.hidden, c.head, 1], c.activation)
 
     def forward(self, history: Tensor, future: Tensor, static: Tensor, target: Tensor | None = None) -> Tensor:
         batch = static.shape[0]
+        level = series_level(history, self.config.level_periods) if self.config.normalize else history.new_zeros(batch)
         if history.shape[1]:
-            _, state = self.encoder(history)
+            _, state = self.encoder(centre(history, level) if self.config.normalize else history)
             summary = (state[0] if isinstance(state, tuple) else state)[-1]  # [B, hidden]
         else:  # history 0: static features only (the paper's ablation)
             summary = history.new_zeros((batch, self.config.hidden))
-        context = self.context(torch.cat([summary, self.static(static).to(summary.dtype)], dim=1))
+        static_inputs = self.static(static).to(summary.dtype)
+        context = self.context(torch.cat([summary, static_inputs, level[:, None].to(summary.dtype)], dim=1))
         if self.config.cell == "lstm":
             state = tuple(context.float().chunk(2, dim=1))  # (h0, c0)
         else:
@@ -154,10 +179,10 @@ class Seq2Seq(nn.Module):
         for step in range(future.shape[1]):
             step_input = torch.cat([previous, future[:, step]], dim=1) if self.config.decoder_inputs else previous
             state = self.decoder(step_input, state)
-            output = self.head(state[0] if isinstance(state, tuple) else state)  # [B, 1]
+            output = self.head(state[0] if isinstance(state, tuple) else state)  # [B, 1], relative to the level
             outputs.append(output)
             previous = output
-        return torch.cat(outputs, dim=1).float()  # [B, H]
+        return torch.cat(outputs, dim=1).float() + level[:, None].float()  # [B, H]
 
 
 class TransformerForecaster(nn.Module):
@@ -168,9 +193,9 @@ class TransformerForecaster(nn.Module):
         self.config = c = config
         dims = [c.embedding_dim(f, f in identity) for f in c.static_fields]
         self.static = StaticEmbeddings(c.static_sizes, dims)
-        self.encoder_input = nn.Linear(c.encoder_features + self.static.size, c.d_model)
+        self.encoder_input = nn.Linear(c.encoder_features + self.static.size + 1, c.d_model)
         decoder_features = c.decoder_features if c.decoder_inputs else 0
-        self.decoder_input = nn.Linear(1 + decoder_features + self.static.size, c.d_model)
+        self.decoder_input = nn.Linear(1 + decoder_features + self.static.size + 1, c.d_model)
         layer = dict(
             d_model=c.d_model,
             nhead=c.heads,
@@ -179,7 +204,9 @@ class TransformerForecaster(nn.Module):
             activation=make_activation(c.activation),
             batch_first=True,
         )
-        self.encoder = nn.TransformerEncoder(nn.TransformerEncoderLayer(**layer), c.encoder_layers, enable_nested_tensor=False)  # fmt: skip
+        self.encoder = nn.TransformerEncoder(
+            nn.TransformerEncoderLayer(**layer), c.encoder_layers, enable_nested_tensor=False
+        )
         self.decoder = nn.TransformerDecoder(nn.TransformerDecoderLayer(**layer), c.decoder_layers)
         self.head = MLP([c.d_model, c.head, 1], c.activation)
 
@@ -195,19 +222,24 @@ class TransformerForecaster(nn.Module):
         return self.head(self.decoder(tokens, memory, tgt_mask=mask, tgt_is_causal=True))[..., 0]  # [B, steps]
 
     def forward(self, history: Tensor, future: Tensor, static: Tensor, target: Tensor | None = None) -> Tensor:
-        embedded = self.static(static).to(history.dtype)
+        batch = static.shape[0]
+        level = series_level(history, self.config.level_periods) if self.config.normalize else history.new_zeros(batch)
+        if self.config.normalize:
+            history = centre(history, level)
+            target = None if target is None else target - level[:, None]
+        embedded = torch.cat([self.static(static).to(history.dtype), level[:, None].to(history.dtype)], dim=1)
         length, horizon = history.shape[1], future.shape[1]
         tokens = self.encoder_input(torch.cat([history, embedded[:, None, :].expand(-1, length, -1)], dim=2))
         memory = self.encoder(tokens + sinusoidal_positions(length, self.config.d_model, tokens.device))
         go = history.new_zeros((history.shape[0], 1))
         if target is not None and self.training:  # teacher forcing: the targets shifted right by one
             previous = torch.cat([go, target[:, :-1].to(history.dtype)], dim=1)
-            return self._decode(memory, previous, future, embedded, length).float()
+            return self._decode(memory, previous, future, embedded, length).float() + level[:, None].float()
         previous = go
         for _ in range(horizon):  # autoregressive: feed each prediction back
             predicted = self._decode(memory, previous, future, embedded, length)
             previous = torch.cat([go, predicted], dim=1)
-        return previous[:, 1:].float()
+        return previous[:, 1:].float() + level[:, None].float()
 
 
 def build_model(config: ForecastModelConfig, identity: list[str]) -> nn.Module:

@@ -28,6 +28,7 @@ from dlcli.forecast.train import load_model
 from dlcli.forecast.windows import Layout, WindowMaker
 from dlcli.runtime import runtime
 from dlcli.train import autocast, choose_device, resolve_precision
+from dlcli.train.device import configure_threads
 
 log = logging.getLogger("dlcli.forecast")
 
@@ -60,6 +61,7 @@ class LoadedModel:
 
 
 def open_model(path: str | Path) -> LoadedModel:
+    configure_threads()
     device = choose_device(runtime.device)
     precision = resolve_precision(runtime.precision, device)
     model, features, _ = load_model(path, device)
@@ -91,7 +93,9 @@ def forecast_log(
     return output
 
 
-def forecast_frame(panel: Panel, series: np.ndarray, origin: int, log_forecast: np.ndarray, value_name: str) -> pl.DataFrame:  # fmt: skip
+def forecast_frame(
+    panel: Panel, series: np.ndarray, origin: int, log_forecast: np.ndarray, value_name: str
+) -> pl.DataFrame:
     """Long table: the series' identity columns, date, forecast (and whether a fallback was used)."""
     horizon = log_forecast.shape[1]
     repeated = panel.keys[np.repeat(series, horizon)]

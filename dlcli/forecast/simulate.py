@@ -364,7 +364,12 @@ def simulate(cfg: SimulationConfig, out: str | Path) -> dict:
                     visits = np.add.reduceat(np.where(is_open, np.exp(log_mean), 0.0), store_starts, axis=0)
                     transactions.append((days[train_days], visits[:, train_days]))
                     frame = _rows(
-                        dates, days[train_days], sales[:, train_days], promo[:, train_days], store_nbr, item_nbr
+                        dates,
+                        days[train_days],
+                        sales[:, train_days],
+                        promo[:, train_days] & is_open[:, train_days],
+                        store_nbr,
+                        item_nbr,
                     )
                     frame = frame.with_columns(pl.int_range(ids, ids + frame.height, dtype=pl.Int64).alias("id"))
                     ids += frame.height

@@ -10,6 +10,7 @@ teaches to represent an average unseen series.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,10 +37,25 @@ from dlcli.forecast.windows import (
 )
 from dlcli.runtime import runtime
 from dlcli.train import FitResult, TrainConfig, Trainer, load_checkpoint, seed_everything
+from dlcli.train.device import configure_threads
 
 log = logging.getLogger("dlcli.forecast")
 
 TASK = "forecast"
+
+
+@contextlib.contextmanager
+def log_to(path: str | Path | None):
+    """Also append log records to ``path`` while the block runs (cron runs read it later)."""
+    if path is None:
+        yield
+        return
+    handler = add_log_file(path)
+    try:
+        yield
+    finally:
+        logging.getLogger("dlcli").removeHandler(handler)
+        handler.close()
 
 
 def _train_defaults() -> TrainConfig:
@@ -74,10 +90,23 @@ def evaluate_windows(model: nn.Module, loader) -> dict[str, float]:
         predicted = model(history, future, static).clamp(min=0).float()
         error = (predicted - target).double()
         w = weight.double()[:, None].expand_as(error)
-        sums += torch.stack([(w * error**2).sum(), w.sum(), (error**2).sum(), error.abs().sum(), torch.tensor(error.numel(), dtype=torch.float64, device=device)]).cpu()  # fmt: skip
+        sums += torch.stack(
+            [
+                (w * error**2).sum(),
+                w.sum(),
+                (error**2).sum(),
+                error.abs().sum(),
+                torch.tensor(error.numel(), dtype=torch.float64, device=device),
+            ]
+        ).cpu()
     weighted, total_weight, squared, absolute, count = sums.tolist()
     loss = weighted / max(total_weight, 1e-12)
-    return {"loss": loss, "nwrmsle": loss**0.5, "rmsle": (squared / max(count, 1)) ** 0.5, "male": absolute / max(count, 1)}  # fmt: skip
+    return {
+        "loss": loss,
+        "nwrmsle": loss**0.5,
+        "rmsle": (squared / max(count, 1)) ** 0.5,
+        "male": absolute / max(count, 1),
+    }
 
 
 def training_vocab(panel: Panel, train_end: int) -> dict[str, list[str]]:
@@ -117,7 +146,10 @@ def warm_start(model: nn.Module, checkpoint: dict, path: Path) -> None:
         elif old.shape == new.shape:
             new.copy_(old)
         else:
-            raise CheckpointError(f"--init-from: weight '{name}' has shape {tuple(old.shape)}, the model needs {tuple(new.shape)}", path=path)  # fmt: skip
+            raise CheckpointError(
+                f"--init-from: weight '{name}' has shape {tuple(old.shape)}, the model needs {tuple(new.shape)}",
+                path=path,
+            )
     model.load_state_dict(state)
 
 
@@ -161,8 +193,8 @@ def train_forecaster(
     """Train (or warm-start) a model on ``data``; write the run into ``out`` (locked against a second run)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    with FileLock(out / ".lock", what=f"the training run {out}"):
-        add_log_file(out / "train.log")
+    with FileLock(out / ".lock", what=f"the training run {out}"), log_to(out / "train.log"):
+        configure_threads()
         seed = runtime.seed if runtime.seed is not None else config.train.seed
         config.train.seed = seed
         seed_everything(seed)
@@ -180,7 +212,9 @@ def train_forecaster(
             saved.update(static_sizes=[len(vocab[f]) for f in saved["static_fields"]])
             config.model = ForecastModelConfig(**saved)
             if panel.kind != features["kind"] or config.split.horizon != features["horizon"]:
-                raise UsageError(f"--init-from {init_from}: trained on {features['kind']} data with horizon {features['horizon']}; this run differs")  # fmt: skip
+                raise UsageError(
+                    f"--init-from {init_from}: trained on {features['kind']} data with horizon {features['horizon']}; this run differs"
+                )
         else:
             layout = make_layout(panel, split.train_end)
             vocab = training_vocab(panel, split.train_end)

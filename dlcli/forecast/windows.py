@@ -126,7 +126,9 @@ class WindowMaker:
     def _has(self, name: str) -> bool:
         p = self.panel
         groups = (p.group_known.names if p.group_known else []) + (p.group_past.names if p.group_past else [])
-        return name in p.series_known or name in p.series_past or name in p.time_known.names + p.time_past.names + groups  # fmt: skip
+        return (
+            name in p.series_known or name in p.series_past or name in p.time_known.names + p.time_past.names + groups
+        )
 
     def _channel(self, name: str, series: np.ndarray, index: np.ndarray) -> np.ndarray:
         """One input channel at [B, L] period indices (0 outside the array)."""
@@ -159,7 +161,10 @@ class WindowMaker:
         n = p.n_observed
         inside = (past >= 0) & (past < n)
         raw = np.asarray(p.values[series[:, None], np.clip(past, 0, n - 1)], np.float32)
-        encoder = [np.where(inside, np.log1p(np.maximum(raw, 0)), 0.0), inside & (past >= p.first_period[series][:, None])]  # fmt: skip
+        encoder = [
+            np.where(inside, np.log1p(np.maximum(raw, 0)), 0.0),
+            inside & (past >= p.first_period[series][:, None]),
+        ]
         encoder += [self._channel(name, series, past) for name in self.layout.encoder[2:]]
         decoder = [self._channel(name, series, future) for name in self.layout.decoder]
         static = self.static[series].copy()
@@ -169,10 +174,10 @@ class WindowMaker:
         return {
             "history": np.stack(encoder, axis=-1).astype(np.float32)
             if length
-            else np.zeros((len(series), 0, len(self.layout.encoder)), np.float32),  # fmt: skip
+            else np.zeros((len(series), 0, len(self.layout.encoder)), np.float32),
             "future": np.stack(decoder, axis=-1).astype(np.float32)
             if decoder
-            else np.zeros((len(series), self.horizon, 0), np.float32),  # fmt: skip
+            else np.zeros((len(series), self.horizon, 0), np.float32),
             "static": static,
             "target": np.where(future < n, np.log1p(np.maximum(targets, 0)), np.nan).astype(np.float32),
             "weight": p.weights[series],
@@ -196,7 +201,9 @@ def _uniform(*values) -> np.ndarray:
 
 
 def _tensors(window: dict) -> tuple[torch.Tensor, ...]:
-    return tuple(torch.from_numpy(np.ascontiguousarray(window[k])) for k in ("history", "future", "static", "target", "weight"))  # fmt: skip
+    return tuple(
+        torch.from_numpy(np.ascontiguousarray(window[k])) for k in ("history", "future", "static", "target", "weight")
+    )
 
 
 class TrainingWindows(Dataset):
@@ -208,8 +215,17 @@ class TrainingWindows(Dataset):
     All draws derive from (seed, epoch, index), so a resumed run sees the same batches.
     """
 
-    def __init__(self, maker: WindowMaker, split: Split, config: SplitConfig, history: int | None, length: int, seed: int):  # fmt: skip
-        self.maker, self.split, self.config, self.history, self.length, self.seed = maker, split, config, history, length, seed  # fmt: skip
+    def __init__(
+        self, maker: WindowMaker, split: Split, config: SplitConfig, history: int | None, length: int, seed: int
+    ):
+        self.maker, self.split, self.config, self.history, self.length, self.seed = (
+            maker,
+            split,
+            config,
+            history,
+            length,
+            seed,
+        )
         self.series = np.flatnonzero(maker.panel.first_period < split.train_end)
         if len(self.series) == 0:
             raise UsageError("no series has data before the end of the training span")
@@ -226,7 +242,9 @@ class TrainingWindows(Dataset):
         if not self.config.random_present:
             return np.full(len(indices), s.max_origin)
         keys = indices if self.config.present_per == "example" else np.full(len(indices), indices.min())
-        return s.min_origin + (_uniform(self.seed, self.epoch, keys, 1) * (s.max_origin - s.min_origin + 1)).astype(np.int64)  # fmt: skip
+        return s.min_origin + (_uniform(self.seed, self.epoch, keys, 1) * (s.max_origin - s.min_origin + 1)).astype(
+            np.int64
+        )
 
     def __getitems__(self, indices) -> tuple[torch.Tensor, ...]:
         indices = np.asarray(indices, np.int64)
