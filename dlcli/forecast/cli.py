@@ -48,10 +48,23 @@ class Frequency(str, Enum):
     W = "W"
 
 
-DATA = "Data"
-MODEL = "Model"
-OPTIM = "Optimization"
-SPLIT = "Split"
+def _option(help: str, *names: str, panel: str | None = None, **extra):
+    return typer.Option(*names, help=help, rich_help_panel=panel, **extra)
+
+
+# options shared by several commands
+DataArg = Annotated[Path, typer.Argument(help="A Favorita folder or a long-format CSV/parquet file.")]
+FormatOpt = Annotated[Optional[DataFormat], _option("auto, favorita or long.", "--format", panel="Data")]
+SeriesCol = Annotated[Optional[str], _option("Long format: the series column (default series_id).", panel="Data")]
+DateCol = Annotated[Optional[str], _option("Long format: the date column (default date).", panel="Data")]
+ValueCol = Annotated[Optional[str], _option("Long format: the target column (default value).", panel="Data")]
+StaticCols = Annotated[Optional[str], _option("Long format: comma-separated static categorical columns.", panel="Data")]
+FutureCols = Annotated[Optional[str], _option("Long format: numeric inputs known in advance.", panel="Data")]
+PastCols = Annotated[Optional[str], _option("Long format: numeric inputs observed up to the present.", panel="Data")]
+WeightCol = Annotated[Optional[str], _option("Long format: per-series weight of NWRMSLE.", panel="Data")]
+FrequencyOpt = Annotated[Optional[Frequency], _option("auto (from the dates), D or W.", panel="Data")]
+CacheOpt = Annotated[Optional[Path], _option("Folder for cached arrays (default ~/.cache/dlcli/forecast).", panel="Data")]  # fmt: skip
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON summary for scripts.")]
 
 
 def _split(values: Optional[str]) -> Optional[list[str]]:
@@ -62,41 +75,42 @@ def _echo_json(value: dict) -> None:
     typer.echo(json.dumps(value, indent=2, default=str))
 
 
-CacheOption = Annotated[
-    Optional[Path],
-    typer.Option(
-        help="Folder for cached arrays of large data (default ~/.cache/dlcli/forecast).", rich_help_panel=DATA
-    ),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print a JSON summary for scripts.")]
-LogOption = Annotated[Optional[Path], typer.Option(help="Also append timestamped log records to this file (cron).")]
+def _data_overrides(fmt, series_col, date_col, value_col, static_cols, future_cols, past_cols, weight_col, frequency, cache_dir) -> dict:  # fmt: skip
+    return {
+        "data.format": fmt.value if fmt else None,
+        "data.series_col": series_col,
+        "data.date_col": date_col,
+        "data.value_col": value_col,
+        "data.static_cols": _split(static_cols),
+        "data.future_cols": _split(future_cols),
+        "data.past_cols": _split(past_cols),
+        "data.weight_col": weight_col,
+        "data.frequency": frequency.value if frequency else None,
+        "data.cache_dir": str(cache_dir) if cache_dir else None,
+    }
 
 
 @app.command("synth-data")
 def synth_data(
     out: Annotated[Path, typer.Argument(help="Folder for train.csv, test.csv, items.csv, ... and truth.npz.")],
     scale: Annotated[
-        Scale, typer.Option(help="sample: 4 stores x 20 items; realistic: 54 x 200; full: 54 x 4,000 (~125M rows).")
-    ] = Scale.sample,
-    stores: Annotated[Optional[int], typer.Option(help="Stores (1..54), overrides the scale.")] = None,
-    items: Annotated[Optional[int], typer.Option(help="Items, overrides the scale.")] = None,
-    start: Annotated[Optional[str], typer.Option(help="First day of train.csv (YYYY-MM-DD).")] = None,
-    end: Annotated[
-        Optional[str], typer.Option(help="Last day of train.csv; test.csv covers the next --test-days.")
-    ] = None,
-    test_days: Annotated[Optional[int], typer.Option(help="Days in test.csv.")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Random seed (the global --seed wins).")] = None,
-    file_format: Annotated[FileFormat, typer.Option("--format", help="train.csv or train.parquet.")] = FileFormat.csv,
+        Scale, _option("sample 4 x 20, small 10 x 100, realistic 54 x 200, full 54 x 4,000 stores x items.")
+    ] = Scale.sample,  # fmt: skip
+    stores: Annotated[Optional[int], _option("Stores (1..54), overrides the scale.")] = None,
+    items: Annotated[Optional[int], _option("Items, overrides the scale.")] = None,
+    start: Annotated[Optional[str], _option("First day of train.csv (YYYY-MM-DD).")] = None,
+    end: Annotated[Optional[str], _option("Last day of train.csv; test.csv covers the next --test-days.")] = None,
+    test_days: Annotated[Optional[int], _option("Days in test.csv (default 16).")] = None,
+    seed: Annotated[Optional[int], _option("Random seed (the global --seed wins).")] = None,
+    file_format: Annotated[FileFormat, _option("train.csv or train.parquet.", "--format")] = FileFormat.csv,
     config: Annotated[
-        Optional[Path], typer.Option("--config", exists=True, dir_okay=False, help="YAML of SimulationConfig fields.")
-    ] = None,
+        Optional[Path], _option("YAML of SimulationConfig fields.", "--config", exists=True, dir_okay=False)
+    ] = None,  # fmt: skip
     long: Annotated[
-        Optional[Path], typer.Option("--long", help="Also write the sales as one long-format .csv/.parquet file.")
-    ] = None,
-    long_frequency: Annotated[
-        Frequency, typer.Option(help="D or W for --long (W: whole weeks of train.csv).")
-    ] = Frequency.D,
-    as_json: JsonOption = False,
+        Optional[Path], _option("Also write the sales as one long-format .csv/.parquet file.", "--long")
+    ] = None,  # fmt: skip
+    long_frequency: Annotated[Frequency, _option("D or W for --long (W: whole weeks of train.csv).")] = Frequency.D,
+    as_json: JsonOpt = False,
 ) -> None:
     """Write a simulated world in the Favorita files' format, with the data the oracle needs (truth.npz)."""
     from dlcli.config import load_config
@@ -110,62 +124,27 @@ def synth_data(
         from dlcli.forecast.export import favorita_to_long
 
         frequency = "D" if long_frequency == Frequency.auto else long_frequency.value
-        summary["long_rows"] = favorita_to_long(out, long, frequency)
-        summary["long"] = str(long)
+        summary.update(long=str(long), long_rows=favorita_to_long(out, long, frequency))
     if as_json:
         _echo_json(summary)
     elif not runtime.quiet:
-        typer.echo(
-            f"{out}: {summary['series']:,} series, {summary['train_rows']:,} train rows, {summary['test_rows']:,} test rows"
-        )
-
-
-def _data_overrides(**values) -> dict:
-    keys = {
-        "file_format": "format",
-        "static_cols": "static_cols",
-        "future_cols": "future_cols",
-        "past_cols": "past_cols",
-    }
-    result = {}
-    for key, value in values.items():
-        name = keys.get(key, key)
-        if isinstance(value, Enum):
-            value = value.value
-        if key in ("static_cols", "future_cols", "past_cols"):
-            value = _split(value)
-        if key == "cache_dir" and value is not None:
-            value = str(value)
-        result[f"data.{name}"] = value
-    return result
+        typer.echo(f"{out}: {summary['series']:,} series, {summary['train_rows']:,} train rows, {summary['test_rows']:,} test rows")  # fmt: skip
 
 
 @app.command()
 def prepare(
-    data: Annotated[Path, typer.Argument(help="A Favorita folder or a long-format CSV/parquet file.")],
-    file_format: Annotated[
-        DataFormat, typer.Option("--format", help="auto, favorita or long.", rich_help_panel=DATA)
-    ] = DataFormat.auto,
-    series_col: Annotated[Optional[str], typer.Option(help="Long format: series column.", rich_help_panel=DATA)] = None,
-    date_col: Annotated[Optional[str], typer.Option(help="Long format: date column.", rich_help_panel=DATA)] = None,
-    value_col: Annotated[Optional[str], typer.Option(help="Long format: target column.", rich_help_panel=DATA)] = None,
-    static_cols: Annotated[
-        Optional[str], typer.Option(help="Long format: comma-separated static columns.", rich_help_panel=DATA)
-    ] = None,
-    future_cols: Annotated[
-        Optional[str], typer.Option(help="Long format: inputs known in advance.", rich_help_panel=DATA)
-    ] = None,
-    past_cols: Annotated[
-        Optional[str], typer.Option(help="Long format: inputs observed up to the present.", rich_help_panel=DATA)
-    ] = None,
-    weight_col: Annotated[
-        Optional[str], typer.Option(help="Long format: per-series metric weight.", rich_help_panel=DATA)
-    ] = None,
-    frequency: Annotated[
-        Frequency, typer.Option(help="auto (from the dates), D or W.", rich_help_panel=DATA)
-    ] = Frequency.auto,
-    cache_dir: CacheOption = None,
-    as_json: JsonOption = False,
+    data: DataArg,
+    file_format: FormatOpt = None,
+    series_col: SeriesCol = None,
+    date_col: DateCol = None,
+    value_col: ValueCol = None,
+    static_cols: StaticCols = None,
+    future_cols: FutureCols = None,
+    past_cols: PastCols = None,
+    weight_col: WeightCol = None,
+    frequency: FrequencyOpt = None,
+    cache_dir: CacheOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Read a data set into dense arrays (cached when large) and print what was found."""
     import time
@@ -173,19 +152,8 @@ def prepare(
     from dlcli.config import load_config
     from dlcli.forecast.data import DataConfig, load_panel
 
-    overrides = _data_overrides(
-        file_format=file_format,
-        series_col=series_col,
-        date_col=date_col,
-        value_col=value_col,
-        static_cols=static_cols,
-        future_cols=future_cols,
-        past_cols=past_cols,
-        weight_col=weight_col,
-        frequency=frequency,
-        cache_dir=cache_dir,
-    )
-    config = load_config(DataConfig, None, {k.removeprefix("data."): v for k, v in overrides.items()})
+    overrides = _data_overrides(file_format, series_col, date_col, value_col, static_cols, future_cols, past_cols, weight_col, frequency, cache_dir)  # fmt: skip
+    config = load_config(DataConfig, None, {key.removeprefix("data."): value for key, value in overrides.items()})
     started = time.perf_counter()
     panel = load_panel(data, config)
     facts = {**panel.facts, "seconds": round(time.perf_counter() - started, 2)}
@@ -199,125 +167,84 @@ def prepare(
 
 @app.command()
 def train(
-    data: Annotated[Path, typer.Argument(help="A Favorita folder or a long-format CSV/parquet file.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: best.pt, last.pt, curves.png, train.log.")],
+    data: DataArg,
+    out: Annotated[Path, _option("Run folder: best.pt, last.pt, curves.png, train.log.", "--out", "-o")],
     model: Annotated[
-        Optional[ModelKind], typer.Option(help="seq2seq (all history), trimmed or transformer.", rich_help_panel=MODEL)
-    ] = None,
+        Optional[ModelKind], _option("seq2seq (all history), trimmed or transformer.", panel="Model")
+    ] = None,  # fmt: skip
     history: Annotated[
-        Optional[int],
-        typer.Option(
-            help="Periods of history (trimmed/transformer; default 200; 0 = static only).", rich_help_panel=MODEL
-        ),
-    ] = None,
-    cell: Annotated[Optional[str], typer.Option(help="lstm or gru.", rich_help_panel=MODEL)] = None,
-    hidden: Annotated[
-        Optional[int], typer.Option(help="Recurrent state size (default 128).", rich_help_panel=MODEL)
-    ] = None,
-    activation: Annotated[
-        Optional[Activation], typer.Option(help="Activation of the MLPs.", rich_help_panel=MODEL)
-    ] = None,
+        Optional[int], _option("Periods of history (trimmed/transformer; default 200; 0: static only).", panel="Model")
+    ] = None,  # fmt: skip
+    cell: Annotated[Optional[str], _option("lstm or gru.", panel="Model")] = None,
+    hidden: Annotated[Optional[int], _option("Recurrent state size (default 128).", panel="Model")] = None,
+    activation: Annotated[Optional[Activation], _option("Activation of the MLPs.", panel="Model")] = None,
     decoder_inputs: Annotated[
         Optional[bool],
-        typer.Option(
+        _option(
+            "Known future inputs in the decoder (off: the reference's GO-only decoder).",
             "--decoder-inputs/--no-decoder-inputs",
-            help="Known future inputs in the decoder (off: the reference's GO-only decoder).",
-            rich_help_panel=MODEL,
+            panel="Model",
         ),
-    ] = None,
+    ] = None,  # fmt: skip
     normalize: Annotated[
         Optional[bool],
-        typer.Option(
+        _option(
+            "Forecast relative to each series' recent level (off: the reference).",
             "--normalize/--no-normalize",
-            help="Forecast relative to each series' recent level (off: the reference).",
-            rich_help_panel=MODEL,
+            panel="Model",
         ),
-    ] = None,
+    ] = None,  # fmt: skip
     random_present: Annotated[
         Optional[bool],
-        typer.Option(
-            "--random-present/--no-random-present",
-            help="The random max time step trick (on by default).",
-            rich_help_panel=SPLIT,
+        _option(
+            "The random max time step trick (on by default).", "--random-present/--no-random-present", panel="Split"
         ),
-    ] = None,
-    horizon: Annotated[
-        Optional[int], typer.Option(help="Periods forecast (default 16).", rich_help_panel=SPLIT)
-    ] = None,
+    ] = None,  # fmt: skip
+    horizon: Annotated[Optional[int], _option("Periods forecast (default 16).", panel="Split")] = None,
     test_periods: Annotated[
         Optional[int],
-        typer.Option(
-            help="Horizon-long test periods held out at the end (default 3; 0 in production).", rich_help_panel=SPLIT
-        ),
-    ] = None,
+        _option("Horizon-long test periods held out at the end (default 3; 0 in production).", panel="Split"),
+    ] = None,  # fmt: skip
     valid_periods: Annotated[
         Optional[int],
-        typer.Option(
-            "--valid-days",
-            "--valid-periods",
-            help="Validation periods before the test periods (default 16).",
-            rich_help_panel=SPLIT,
+        _option(
+            "Validation periods before the test periods (default 16).", "--valid-days", "--valid-periods", panel="Split"
         ),
-    ] = None,
+    ] = None,  # fmt: skip
     gap_periods: Annotated[
         Optional[int],
-        typer.Option(
-            "--gap-days",
-            "--gap-periods",
-            help="Unused periods between training and validation (default 16).",
-            rich_help_panel=SPLIT,
+        _option(
+            "Unused periods between training and validation (default 16).", "--gap-days", "--gap-periods", panel="Split"
         ),
-    ] = None,
+    ] = None,  # fmt: skip
     min_history: Annotated[
-        Optional[int],
-        typer.Option(
-            help="Earliest training origin, in periods (default 300 daily, 52 weekly).", rich_help_panel=SPLIT
-        ),
-    ] = None,
-    epochs: Annotated[Optional[int], typer.Option(help="Epochs (default 20).", rich_help_panel=OPTIM)] = None,
-    steps_per_epoch: Annotated[
-        Optional[int], typer.Option(help="Batches per epoch (default 500).", rich_help_panel=OPTIM)
-    ] = None,
-    batch_size: Annotated[
-        Optional[int], typer.Option(help="Windows per batch (default 128).", rich_help_panel=OPTIM)
-    ] = None,
-    lr: Annotated[
-        Optional[float], typer.Option(help="Adam learning rate (default 1e-4).", rich_help_panel=OPTIM)
-    ] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Seed (the global --seed wins).", rich_help_panel=OPTIM)] = None,
+        Optional[int], _option("Earliest training origin in periods (default 300 daily, 52 weekly).", panel="Split")
+    ] = None,  # fmt: skip
+    epochs: Annotated[Optional[int], _option("Epochs (default 20).", panel="Optimization")] = None,
+    steps_per_epoch: Annotated[Optional[int], _option("Batches per epoch (default 500).", panel="Optimization")] = None,
+    batch_size: Annotated[Optional[int], _option("Windows per batch (default 128).", panel="Optimization")] = None,
+    lr: Annotated[Optional[float], _option("Adam learning rate (default 1e-4).", panel="Optimization")] = None,
+    seed: Annotated[Optional[int], _option("Seed (the global --seed wins).", panel="Optimization")] = None,
     init_from: Annotated[
-        Optional[Path],
-        typer.Option(help="Warm start from this checkpoint (yesterday's best.pt).", rich_help_panel=OPTIM),
-    ] = None,
+        Optional[Path], _option("Warm start from this checkpoint (yesterday's best.pt).", panel="Optimization")
+    ] = None,  # fmt: skip
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from last.pt.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a finished run in --out.")] = False,
     config: Annotated[
         Optional[Path],
-        typer.Option("--config", exists=True, dir_okay=False, help="YAML (sections data, split, model, train)."),
-    ] = None,
-    file_format: Annotated[
-        Optional[DataFormat], typer.Option("--format", help="auto, favorita or long.", rich_help_panel=DATA)
-    ] = None,
-    series_col: Annotated[Optional[str], typer.Option(help="Long format: series column.", rich_help_panel=DATA)] = None,
-    date_col: Annotated[Optional[str], typer.Option(help="Long format: date column.", rich_help_panel=DATA)] = None,
-    value_col: Annotated[Optional[str], typer.Option(help="Long format: target column.", rich_help_panel=DATA)] = None,
-    static_cols: Annotated[
-        Optional[str], typer.Option(help="Long format: comma-separated static columns.", rich_help_panel=DATA)
-    ] = None,
-    future_cols: Annotated[
-        Optional[str], typer.Option(help="Long format: inputs known in advance.", rich_help_panel=DATA)
-    ] = None,
-    past_cols: Annotated[
-        Optional[str], typer.Option(help="Long format: inputs observed up to the present.", rich_help_panel=DATA)
-    ] = None,
-    weight_col: Annotated[
-        Optional[str], typer.Option(help="Long format: per-series metric weight.", rich_help_panel=DATA)
-    ] = None,
-    frequency: Annotated[
-        Optional[Frequency], typer.Option(help="auto (from the dates), D or W.", rich_help_panel=DATA)
-    ] = None,
-    cache_dir: CacheOption = None,
-    as_json: JsonOption = False,
+        _option("YAML with sections data, split, model, train.", "--config", exists=True, dir_okay=False),
+    ] = None,  # fmt: skip
+    file_format: FormatOpt = None,
+    series_col: SeriesCol = None,
+    date_col: DateCol = None,
+    value_col: ValueCol = None,
+    static_cols: StaticCols = None,
+    future_cols: FutureCols = None,
+    past_cols: PastCols = None,
+    weight_col: WeightCol = None,
+    frequency: FrequencyOpt = None,
+    cache_dir: CacheOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Train one global model on every series (or warm-start yesterday's with --init-from)."""
     from dlcli.config import load_config
@@ -343,48 +270,39 @@ def train(
         "train.seed": seed,
         "steps_per_epoch": steps_per_epoch,
         **_data_overrides(
-            file_format=file_format,
-            series_col=series_col,
-            date_col=date_col,
-            value_col=value_col,
-            static_cols=static_cols,
-            future_cols=future_cols,
-            past_cols=past_cols,
-            weight_col=weight_col,
-            frequency=frequency,
-            cache_dir=cache_dir,
-        ),
+            file_format,
+            series_col,
+            date_col,
+            value_col,
+            static_cols,
+            future_cols,
+            past_cols,
+            weight_col,
+            frequency,
+            cache_dir,
+        ),  # fmt: skip
     }
     resolved = load_config(ForecastConfig, config, overrides, base=ForecastConfig())
     result = train_forecaster(data, resolved, out, init_from=init_from, resume=resume, overwrite=overwrite)
-    summary = {
-        "run": str(out),
-        "best": str(result.best_path),
-        "monitor": result.monitor,
-        "best_metric": result.best_metric,
-        "epochs": result.epochs,
-        "steps": result.steps,
-    }
+    summary = {"run": str(out), "best": str(result.best_path), "monitor": result.monitor}
+    summary.update(best_metric=result.best_metric, epochs=result.epochs, steps=result.steps)
     if as_json:
         _echo_json(summary)
     elif not runtime.quiet:
-        typer.echo(
-            f"best {result.monitor} {result.best_metric:.4f}: {result.best_path}"
-            if result.best_metric is not None
-            else f"written: {out}"
-        )
+        best = f"best {result.monitor} {result.best_metric:.4f}: " if result.best_metric is not None else ""
+        typer.echo(f"{best}{result.best_path or out}")
 
 
 @app.command()
 def predict(
     model: Annotated[Path, typer.Argument(help="A forecast checkpoint (best.pt) or its run folder.")],
     data: Annotated[Path, typer.Argument(help="The data to forecast from (same format as in training).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Forecast file: .parquet or .csv (written atomically).")],
-    horizon: Annotated[Optional[int], typer.Option(help="Periods to forecast (default: the model's horizon).")] = None,
-    batch_size: Annotated[int, typer.Option(help="Series per forward pass.")] = 4096,
-    cache_dir: CacheOption = None,
-    log_file: LogOption = None,
-    as_json: JsonOption = False,
+    out: Annotated[Path, _option("Forecast file: .parquet or .csv (written atomically).", "--out", "-o")],
+    horizon: Annotated[Optional[int], _option("Periods to forecast (default: the model's horizon).")] = None,
+    batch_size: Annotated[int, _option("Series per forward pass.")] = 4096,
+    cache_dir: CacheOpt = None,
+    log_file: Annotated[Optional[Path], _option("Also append timestamped log records to this file (cron).")] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Forecast every series (unseen ones included) from the day after the data ends."""
     from dlcli.forecast.predict import predict as run_predict
@@ -396,9 +314,7 @@ def predict(
     if as_json:
         _echo_json(summary)
     elif not runtime.quiet:
-        typer.echo(
-            f"{out}: {summary['rows']:,} rows, {summary['series']:,} series, {summary['first_date']}..{summary['last_date']}"
-        )
+        typer.echo(f"{out}: {summary['rows']:,} rows, {summary['series']:,} series, {summary['first_date']}..{summary['last_date']}")  # fmt: skip
 
 
 @app.command()
@@ -406,39 +322,28 @@ def evaluate(
     paths: Annotated[
         list[Path],
         typer.Argument(help="One or more checkpoints (or run folders), then the data.", metavar="MODEL... DATA"),
-    ],
-    out: Annotated[
-        Path, typer.Option("--out", "-o", help="Folder: report.md, metrics.csv/json, daily/errors/examples PNGs.")
-    ],
+    ],  # fmt: skip
+    out: Annotated[Path, _option("Folder: report.md, metrics.csv/json, daily/errors/examples PNGs.", "--out", "-o")],
     baselines: Annotated[
-        str, typer.Option(help="Comma-separated: random, average, seasonal-naive, lightgbm (or 'none').")
-    ] = "random,average,seasonal-naive,lightgbm",
-    test_periods: Annotated[
-        Optional[int], typer.Option(help="Test periods (default: the first model's split).")
-    ] = None,
-    batch_size: Annotated[int, typer.Option(help="Series per forward pass.")] = 4096,
-    cache_dir: CacheOption = None,
-    as_json: JsonOption = False,
+        str, _option("Comma-separated: random, average, seasonal-naive, lightgbm (or none).")
+    ] = "random,average,seasonal-naive,lightgbm",  # fmt: skip
+    test_periods: Annotated[Optional[int], _option("Test periods (default: the first model's split).")] = None,
+    batch_size: Annotated[int, _option("Series per forward pass.")] = 4096,
+    cache_dir: CacheOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
-    """RMSLE, NWRMSLE and MALE per test period and forecast day, beside the baselines (and the oracle on simulated data)."""
+    """RMSLE, NWRMSLE and MALE per test period and forecast day, beside baselines (and the oracle on simulated data)."""
     from dlcli.errors import UsageError
-    from dlcli.forecast.evaluate import _markdown
     from dlcli.forecast.evaluate import evaluate as run_evaluate
+    from dlcli.forecast.evaluate import markdown_table
 
     if len(paths) < 2:
         raise UsageError("give at least one model and the data: dlcli forecast evaluate MODEL [MODEL...] DATA")
     chosen = [] if baselines.strip().lower() == "none" else _split(baselines)
-    report = run_evaluate(
-        paths[:-1],
-        paths[-1],
-        out,
-        baselines=chosen,
-        test_periods=test_periods,
-        batch_size=batch_size,
-        cache_dir=str(cache_dir) if cache_dir else None,
-        seed=runtime.seed or 0,
-    )
+    cache = str(cache_dir) if cache_dir else None
+    report = run_evaluate(paths[:-1], paths[-1], out, baselines=chosen, test_periods=test_periods,
+                          batch_size=batch_size, cache_dir=cache, seed=runtime.seed or 0)  # fmt: skip
     if as_json:
         _echo_json({k: v for k, v in report.items() if k != "rows"})
     elif not runtime.quiet:
-        typer.echo(_markdown(report))
+        typer.echo(markdown_table(report))

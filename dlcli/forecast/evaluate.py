@@ -173,7 +173,7 @@ def _report(panel, names, forecasts, truths, series_per_period, origins, timings
     }
 
 
-def _markdown(report: dict) -> str:
+def markdown_table(report: dict) -> str:
     periods = len(report["origins"])
     head = (
         "| model | "
@@ -206,7 +206,7 @@ def _write(out: Path, report: dict) -> None:
 
     with atomic_path(out / "metrics.csv") as path:
         frame.write_csv(path, float_precision=6)
-    write_text_atomic(out / "report.md", _markdown(report))
+    write_text_atomic(out / "report.md", markdown_table(report))
 
 
 def _figures(out: Path, panel, forecasts, truths, series_per_period, origins, names, report) -> None:
