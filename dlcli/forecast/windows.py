@@ -122,6 +122,7 @@ class WindowMaker:
         missing = [n for n in layout.encoder[2:] if not self._has(n)]
         if missing:
             raise InputError(f"the data lacks the model's input(s) {', '.join(missing)}", path=panel.source)
+        self._encoder_plan, self._decoder_plan = self._plan(layout.encoder), self._plan(layout.decoder)
 
     def _has(self, name: str) -> bool:
         p = self.panel
@@ -130,25 +131,55 @@ class WindowMaker:
             name in p.series_known or name in p.series_past or name in p.time_known.names + p.time_past.names + groups
         )
 
-    def _channel(self, name: str, series: np.ndarray, index: np.ndarray) -> np.ndarray:
-        """One input channel at [B, L] period indices (0 outside the array)."""
+    def _plan(self, names: list[str]) -> list[tuple]:
+        """Channels grouped by source, so that each source is gathered once: (kind, source, columns, positions)."""
         p = self.panel
-        if name in p.series_known or name in p.series_past:
-            array = p.series_known.get(name, p.series_past.get(name))
-            inside = (index >= 0) & (index < array.shape[1])
-            values = np.asarray(array[series[:, None], np.clip(index, 0, array.shape[1] - 1)], np.float32)
-            mean, std = self.layout.scales.get(name, [0.0, 1.0])
-            return np.where(inside, (values - mean) / std, 0.0).astype(np.float32)
-        inside = (index >= 0) & (index < len(p.dates))
-        clipped = np.clip(index, 0, len(p.dates) - 1)
-        for features in (p.time_known, p.time_past):
-            if name in features.names:
-                return np.where(inside, features.values[clipped, features.names.index(name)], 0.0)
-        for features in (p.group_known, p.group_past):
-            if features is not None and name in features.names:
-                values = features.values[p.group[series][:, None], clipped, features.names.index(name)]
-                return np.where(inside, values, 0.0)
-        raise KeyError(name)
+        sources = [("time", p.time_known), ("time", p.time_past), ("group", p.group_known), ("group", p.group_past)]
+        plan: list[tuple] = []
+        for position, name in enumerate(names):
+            if name in ("target", "observed"):
+                continue
+            if name in p.series_known or name in p.series_past:
+                plan.append(("series", name, None, [position]))
+                continue
+            kind, features = next((k, f) for k, f in sources if f is not None and name in f.names)
+            entry = next((e for e in plan if e[1] is features), None)
+            if entry is None:
+                plan.append((kind, features, [], []))
+                entry = plan[-1]
+            entry[2].append(features.names.index(name))
+            entry[3].append(position)
+        return plan
+
+    def _fill(self, out: np.ndarray, plan: list[tuple], series: np.ndarray, index: np.ndarray) -> None:
+        """Write every planned channel into ``out`` [B, L, C] at period indices ``index`` [B, L] (0 outside)."""
+        p = self.panel
+        same = bool((index == index[:1]).all())  # one origin for the whole batch: gather calendar rows once
+        for kind, source, columns, positions in plan:
+            where = slice(positions[0], positions[-1] + 1) if positions == list(range(positions[0], positions[-1] + 1)) else positions  # fmt: skip
+            if kind == "series":
+                array = p.series_known.get(source, p.series_past.get(source))
+                width = array.shape[1]
+                values = np.asarray(array[series[:, None], np.clip(index, 0, width - 1)], np.float32)
+                mean, std = self.layout.scales.get(source, [0.0, 1.0])
+                out[:, :, where] = np.where((index >= 0) & (index < width), (values - mean) / std, 0.0)[..., None]
+                continue
+            width = source.values.shape[-2]
+            rows = index[0] if same else index
+            outside = (rows < 0) | (rows >= width)
+            clipped = np.clip(rows, 0, width - 1)
+            if kind == "time":
+                block = source.values[clipped][..., columns]  # [L, k] or [B, L, k]
+                block[outside] = 0.0
+                out[:, :, where] = block[None] if same else block
+            elif same:  # per group first ([G, L, k]), then one row per series
+                block = source.values[:, clipped][..., columns]
+                block[:, outside] = 0.0
+                out[:, :, where] = block[p.group[series]]
+            else:
+                block = source.values[p.group[series][:, None], clipped][..., columns]
+                block[outside] = 0.0
+                out[:, :, where] = block
 
     def make(self, series: np.ndarray, origins: np.ndarray, history: int | None, hide_identity=None) -> dict:
         """Inputs (and targets where observed) for windows ``(series[b], origins[b])``."""
@@ -159,25 +190,22 @@ class WindowMaker:
         past = origins[:, None] + np.arange(-length, 0)[None, :]  # [B, L]
         future = origins[:, None] + np.arange(self.horizon)[None, :]  # [B, H]
         n = p.n_observed
-        inside = (past >= 0) & (past < n)
-        raw = np.asarray(p.values[series[:, None], np.clip(past, 0, n - 1)], np.float32)
-        encoder = [
-            np.where(inside, np.log1p(np.maximum(raw, 0)), 0.0),
-            inside & (past >= p.first_period[series][:, None]),
-        ]
-        encoder += [self._channel(name, series, past) for name in self.layout.encoder[2:]]
-        decoder = [self._channel(name, series, future) for name in self.layout.decoder]
+        encoder = np.empty((len(series), length, len(self.layout.encoder)), np.float32)
+        if length:
+            inside = (past >= 0) & (past < n)
+            raw = np.asarray(p.values[series[:, None], np.clip(past, 0, n - 1)], np.float32)
+            encoder[:, :, 0] = np.where(inside, np.log1p(np.maximum(raw, 0)), 0.0)
+            encoder[:, :, 1] = inside & (past >= p.first_period[series][:, None])
+            self._fill(encoder, self._encoder_plan, series, past)
+        decoder = np.empty((len(series), self.horizon, len(self.layout.decoder)), np.float32)
+        self._fill(decoder, self._decoder_plan, series, future)
         static = self.static[series].copy()
         if hide_identity is not None:
             static[np.ix_(hide_identity, self.identity_columns)] = 0
         targets = np.asarray(p.values[series[:, None], np.clip(future, 0, n - 1)], np.float32)
         return {
-            "history": np.stack(encoder, axis=-1).astype(np.float32)
-            if length
-            else np.zeros((len(series), 0, len(self.layout.encoder)), np.float32),
-            "future": np.stack(decoder, axis=-1).astype(np.float32)
-            if decoder
-            else np.zeros((len(series), self.horizon, 0), np.float32),
+            "history": encoder,
+            "future": decoder,
             "static": static,
             "target": np.where(future < n, np.log1p(np.maximum(targets, 0)), np.nan).astype(np.float32),
             "weight": p.weights[series],

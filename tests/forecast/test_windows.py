@@ -71,3 +71,20 @@ def test_training_windows_random_present_is_reproducible(panel):
     assert len(set(every.origins(np.arange(64)).tolist())) > 10
     fixed = TrainingWindows(maker, split, SplitConfig(min_history=60, random_present=False), 20, 64, 7)
     assert set(fixed.origins(np.arange(64)).tolist()) == {split.max_origin}
+
+
+def test_batched_gathers_agree_with_one_window_at_a_time(panel):
+    maker, _ = _maker(panel)
+    series = np.array([3, 17, 40, 8])
+    origins = np.array([400, 1200, 20, panel.n_observed])  # mixed origins, one before the data has 40 periods
+    batch = maker.make(series, origins, history=40)
+    for row, (s, o) in enumerate(zip(series, origins)):
+        single = maker.make(np.array([s]), np.array([o]), history=40)  # one origin: the broadcast path
+        for key in ("history", "future", "static"):
+            np.testing.assert_array_equal(batch[key][row], single[key][0], err_msg=key)
+    calendar = maker.layout.encoder.index("weekday_mon")
+    weekday = (panel.dates[360:400].astype(np.int64) + 3) % 7 == 0
+    np.testing.assert_array_equal(batch["history"][0, :, calendar], weekday)
+    holiday = maker.layout.decoder.index("local_holiday")
+    store = panel.group[17]
+    np.testing.assert_array_equal(batch["future"][1, :, holiday], panel.group_known.values[store, 1200:1216, 1])
