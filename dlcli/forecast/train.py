@@ -69,7 +69,6 @@ class ForecastConfig:
     model: ForecastModelConfig = field(default_factory=ForecastModelConfig)
     train: TrainConfig = field(default_factory=_train_defaults)
     steps_per_epoch: int = 500  # training batches between validations (windows are drawn at random)
-    eval_batch_size: int = 1024  # windows per forward pass in validation
 
 
 def weighted_step(model: nn.Module, batch: tuple[Tensor, ...]) -> tuple[Tensor, dict[str, Tensor]]:
@@ -181,6 +180,34 @@ def _validation_series(panel: Panel, origin: int, limit: int, seed: int) -> np.n
     return existing
 
 
+def _build(panel: Panel, split: Split, config: ForecastConfig, init_from) -> tuple[nn.Module, Layout, dict]:
+    """A fresh model for this data, or yesterday's (``init_from``) grown to today's categories."""
+    if init_from is None:
+        layout = make_layout(panel, split.train_end)
+        vocab = training_vocab(panel, split.train_end)
+        m = config.model
+        m.encoder_features, m.decoder_features = len(layout.encoder), len(layout.decoder)
+        m.static_fields, m.static_sizes = list(layout.static_fields), [len(vocab[f]) for f in layout.static_fields]
+        m.horizon = config.split.horizon
+        return build_model(config.model, layout.identity), layout, vocab
+    checkpoint = load_checkpoint(init_from, TASK)
+    features = checkpoint["features"]
+    if panel.kind != features["kind"] or config.split.horizon != features["horizon"]:
+        raise UsageError(
+            f"--init-from {init_from}: trained on {features['kind']} data with horizon {features['horizon']}; "
+            f"this run has {panel.kind} data and horizon {config.split.horizon}"
+        )
+    layout = Layout(**features["layout"])
+    vocab = merged_vocab(features["vocab"], training_vocab(panel, split.train_end))
+    saved = dict(checkpoint["model_config"])
+    saved.update(static_sizes=[len(vocab[f]) for f in saved["static_fields"]])
+    config.model = ForecastModelConfig(**saved)
+    model = build_model(config.model, layout.identity)
+    warm_start(model, checkpoint, Path(init_from))
+    log.info(f"warm start from {init_from}")
+    return model, layout, vocab
+
+
 def train_forecaster(
     data: str | Path,
     config: ForecastConfig,
@@ -203,29 +230,7 @@ def train_forecaster(
             f"data: {', '.join(f'{k} {v:,}' if isinstance(v, int) else f'{k} {v}' for k, v in panel.facts.items())}"
         )
         split = make_split(panel, config.split)
-        if init_from is not None:
-            checkpoint = load_checkpoint(init_from, TASK)
-            features = checkpoint["features"]
-            layout = Layout(**features["layout"])
-            vocab = merged_vocab(features["vocab"], training_vocab(panel, split.train_end))
-            saved = dict(checkpoint["model_config"])
-            saved.update(static_sizes=[len(vocab[f]) for f in saved["static_fields"]])
-            config.model = ForecastModelConfig(**saved)
-            if panel.kind != features["kind"] or config.split.horizon != features["horizon"]:
-                raise UsageError(
-                    f"--init-from {init_from}: trained on {features['kind']} data with horizon {features['horizon']}; this run differs"
-                )
-        else:
-            layout = make_layout(panel, split.train_end)
-            vocab = training_vocab(panel, split.train_end)
-            m = config.model
-            m.encoder_features, m.decoder_features = len(layout.encoder), len(layout.decoder)
-            m.static_fields, m.static_sizes = list(layout.static_fields), [len(vocab[f]) for f in layout.static_fields]
-            m.horizon = config.split.horizon
-        model = build_model(config.model, layout.identity)
-        if init_from is not None:
-            warm_start(model, checkpoint, Path(init_from))
-            log.info(f"warm start from {init_from}")
+        model, layout, vocab = _build(panel, split, config, init_from)
         history = config.model.resolved_history
         maker = WindowMaker(panel, layout, vocab, config.split.horizon)
         length = config.steps_per_epoch * config.train.batch_size
