@@ -205,6 +205,10 @@ def train(
         Optional[int],
         _option("Horizon-long test periods held out at the end (default 3; 0 in production).", panel="Split"),
     ] = None,  # fmt: skip
+    test_days: Annotated[
+        Optional[int],
+        _option("Test days held out (a multiple of the horizon): --test-periods x horizon.", panel="Split"),
+    ] = None,  # fmt: skip
     valid_periods: Annotated[
         Optional[int],
         _option(
@@ -283,6 +287,12 @@ def train(
         ),  # fmt: skip
     }
     resolved = load_config(ForecastConfig, config, overrides, base=ForecastConfig())
+    if test_days is not None:
+        from dlcli.errors import UsageError
+
+        if test_days % resolved.split.horizon or test_periods is not None:
+            raise UsageError(f"--test-days must be a multiple of the horizon ({resolved.split.horizon}) and replaces --test-periods")  # fmt: skip
+        resolved.split.test_periods = test_days // resolved.split.horizon
     result = train_forecaster(data, resolved, out, init_from=init_from, resume=resume, overwrite=overwrite)
     summary = {"run": str(out), "best": str(result.best_path), "monitor": result.monitor}
     summary.update(best_metric=result.best_metric, epochs=result.epochs, steps=result.steps)

@@ -94,15 +94,16 @@ def forecast_log(
 
 
 def forecast_frame(
-    panel: Panel, series: np.ndarray, origin: int, log_forecast: np.ndarray, value_name: str
+    panel: Panel, series: np.ndarray, origin: int, log_forecast: np.ndarray, value_name: str, fallback: np.ndarray
 ) -> pl.DataFrame:
-    """Long table: the series' identity columns, date, forecast (and whether a fallback was used)."""
+    """Long table: the series' identity columns, date, forecast, and whether the unseen-series fallback was used."""
     horizon = log_forecast.shape[1]
     repeated = panel.keys[np.repeat(series, horizon)]
     dates = np.tile(panel.dates[origin : origin + horizon], len(series))
     return repeated.with_columns(
         pl.Series("date", dates),
         pl.Series(value_name, np.expm1(log_forecast.reshape(-1).astype(np.float64))),
+        pl.Series("fallback", np.repeat(np.asarray(fallback, bool), horizon)),
     )
 
 
@@ -134,7 +135,7 @@ def predict(
         unseen_identity = (maker.static[:, maker.identity_columns] == 0).any(axis=1)
         no_history = panel.first_period >= origin
         value_name = "unit_sales" if panel.kind == "favorita" else loaded.features["data"]["value_col"]
-        frame = forecast_frame(panel, series, origin, log_forecast, value_name)
+        frame = forecast_frame(panel, series, origin, log_forecast, value_name, unseen_identity | no_history)
         with atomic_path(out) as temporary:
             if out.suffix == ".parquet":
                 frame.write_parquet(temporary)

@@ -21,7 +21,8 @@ def test_training_writes_a_run_that_predict_and_evaluate_use(trained, tmp_path):
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output[result.output.index("{") :])
     forecast = pl.read_parquet(out)
-    assert forecast.columns == ["store_nbr", "item_nbr", "date", "unit_sales"]
+    assert forecast.columns == ["store_nbr", "item_nbr", "date", "unit_sales", "fallback"]
+    assert forecast.filter(pl.col("fallback"))["item_nbr"].n_unique() >= 1  # test.csv's new items
     assert forecast.height == summary["series"] * 16 == 56 * 16
     assert forecast["unit_sales"].min() >= 0 and forecast["unit_sales"].is_finite().all()
     assert str(forecast["date"].min()) == "2017-08-16" and summary["unseen_series"] == 3
@@ -100,7 +101,8 @@ def test_long_format_weekly_end_to_end(tmp_path):
     assert result.exit_code == 0, result.output
     forecast = pl.read_csv(out, try_parse_dates=True)
     assert (
-        forecast.columns == ["series_id", "date", "value"] and forecast.height == 3 * forecast["series_id"].n_unique()
+        forecast.columns == ["series_id", "date", "value", "fallback"]
+        and forecast.height == 3 * forecast["series_id"].n_unique()
     )
     assert (forecast["date"].unique().sort().diff().drop_nulls().dt.total_days() == 7).all()
     result = invoke("forecast", "evaluate", run, SAMPLE_LONG, "--out", tmp_path / "eval", "--baselines", "average,seasonal-naive")  # fmt: skip
