@@ -3,9 +3,10 @@ import polars as pl
 import pytest
 from scipy import stats
 
+from dlcli.forecast.export import favorita_to_long
 from dlcli.forecast.oracle import SimulationTruth, expected_log1p_lognormal_poisson, expected_log1p_poisson
 from dlcli.forecast.simulate import SCALES, SimulationConfig, simulate
-from tests.forecast.conftest import SAMPLE
+from tests.forecast.conftest import SAMPLE, SAMPLE_LONG
 
 FILES = ("train.csv", "test.csv", "items.csv", "stores.csv", "oil.csv", "holidays_events.csv", "transactions.csv")
 
@@ -18,6 +19,8 @@ def test_committed_sample_is_what_the_generator_writes(tmp_path):
         assert fresh.files == committed.files
         for key in fresh.files:
             np.testing.assert_array_equal(fresh[key], committed[key])
+    favorita_to_long(tmp_path, tmp_path / "weekly.csv", "W")
+    assert (tmp_path / "weekly.csv").read_bytes() == SAMPLE_LONG.read_bytes()
     other = tmp_path / "other"
     simulate(SimulationConfig(**SCALES["sample"], seed=1), other)
     assert (other / "train.csv").read_bytes() != (SAMPLE / "train.csv").read_bytes()
