@@ -94,7 +94,8 @@ def _data_overrides(fmt, series_col, date_col, value_col, static_cols, future_co
 def synth_data(
     out: Annotated[Path, typer.Argument(help="Folder for train.csv, test.csv, items.csv, ... and truth.npz.")],
     scale: Annotated[
-        Scale, _option("sample 4 x 20, small 10 x 100, realistic 54 x 200, full 54 x 4,000 stores x items.")
+        Scale,
+        _option("sample 4 x 20, small 10 x 100, realistic 54 x 200, full 54 x 5,000 stores x items (~125M rows)."),
     ] = Scale.sample,  # fmt: skip
     stores: Annotated[Optional[int], _option("Stores (1..54), overrides the scale.")] = None,
     items: Annotated[Optional[int], _option("Items, overrides the scale.")] = None,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Full-scale figures of docs/BENCHMARKS.md: simulate ~125M rows (54 stores x 4,000 items x 1,688 days),
+# Full-scale figures of docs/BENCHMARKS.md: simulate ~125M rows (54 stores x 5,000 items x 1,688 days),
 # build the arrays from train.csv and from train.parquet (time and peak memory), then forecast every
 # series with a trimmed model warm-started on that data. Needs ~12 GB of disk under DIR; delete it after.
 # Usage: recipes/forecast/scale.sh DIR MODEL   (MODEL: a trimmed checkpoint, e.g. runs/ablations/history-75)
