@@ -2,12 +2,14 @@
 # Full-scale figures of docs/BENCHMARKS.md: simulate ~125M rows (54 stores x 5,000 items x 1,688 days),
 # build the arrays from train.csv and from train.parquet (time and peak memory), then forecast every
 # series with a trimmed model warm-started on that data. Needs ~12 GB of disk under DIR; delete it after.
-# Usage: recipes/forecast/scale.sh DIR MODEL   (MODEL: a trimmed checkpoint, e.g. runs/ablations/history-75)
+# ITEMS=1000 runs the same steps on a fifth of the items (~25M rows) when time is short.
+# Usage: [ITEMS=N] recipes/forecast/scale.sh DIR MODEL   (MODEL: a trimmed checkpoint, e.g. runs/bench/trimmed)
 set -euo pipefail
 dir=${1:?usage: scale.sh DIR MODEL}
 model=${2:?usage: scale.sh DIR MODEL}
+items=${ITEMS:-5000}
 measure() { /usr/bin/time -f "wall %e s, peak RSS %M KB" "$@"; }
-[[ -f $dir/full/train.csv ]] || dlcli -q forecast synth-data "$dir/full" --scale full --seed 0
+[[ -f $dir/full/train.csv ]] || dlcli -q forecast synth-data "$dir/full" --scale full --items "$items" --seed 0
 measure dlcli forecast prepare "$dir/full" --cache-dir "$dir/cache-csv"
 mkdir -p "$dir/full-parquet" && cp "$dir"/full/{items,stores,oil,holidays_events,transactions,test}.csv "$dir/full-parquet/"
 [[ -f $dir/full-parquet/train.parquet ]] || python -c "import polars as pl, sys; pl.scan_csv(sys.argv[1], schema_overrides={'date': pl.Date}).sink_parquet(sys.argv[2])" "$dir/full/train.csv" "$dir/full-parquet/train.parquet"
