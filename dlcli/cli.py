@@ -138,14 +138,13 @@ def info(as_json: Annotated[bool, typer.Option("--json", help="Print JSON for sc
 def _mount() -> None:
     """Attach each task's sub-app (only those that exist)."""
     from dlcli.activation_study.cli import app as activations_app
-
-    app.add_typer(activations_app, name="activations")
+    from dlcli.distill.cli import distill_command
+    from dlcli.forecast.cli import app as forecast_app
     from dlcli.kws.cli import app as kws_app
 
+    app.add_typer(activations_app, name="activations")
     app.add_typer(kws_app, name="kws")
-
-    from dlcli.distill.cli import distill_command
-
+    app.add_typer(forecast_app, name="forecast")
     app.command("distill")(distill_command)
 
 

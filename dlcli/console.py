@@ -27,6 +27,7 @@ def setup_logging(verbosity: int = 0, log_file: str | Path | None = None) -> Non
         console=console(), show_time=False, show_path=False, show_level=verbosity > 0, markup=False, rich_tracebacks=False
     )
     handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.setLevel(level)  # a log file added later may lower the logger's level; the console keeps its own
     handler._dlcli_console = True
     root.addHandler(handler)
     root.setLevel(level)

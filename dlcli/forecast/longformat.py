@@ -1,0 +1,158 @@
+"""Long-format input: one row per series and period, for data that is not Favorita.
+
+Columns (names set by options): the series, the date, the target value, optional static
+categorical columns (constant per series; the first value is used), optional numeric
+inputs known in advance (``future_cols``: promotions, prices, planned events) and
+optional numeric inputs observed only up to the present (``past_cols``). Rows whose
+value is empty after the last observed period carry known inputs for the forecast (as
+test.csv does for Favorita). Absent rows and empty values inside the observed span count
+as 0, as in sales data. Daily or weekly periods, inferred from the dates or given.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from dlcli.errors import InputError
+from dlcli.forecast.calendar import calendar_features
+from dlcli.forecast.data import DataConfig, Features, Panel, cached_build, codes_for, scatter
+from dlcli.forecast.tables import collect, scan_table
+
+
+def _infer_frequency(days: np.ndarray, path: Path) -> str:
+    """D when consecutive dates are a day apart somewhere, W when every gap is a multiple of 7 days."""
+    if len(days) < 2:
+        raise InputError("needs at least two distinct dates", path=path)
+    gaps = np.diff(days)
+    if np.all(gaps % 7 == 0):
+        return "W"
+    return "D"
+
+
+def _core(path: Path, lazy: pl.LazyFrame, config: DataConfig):
+    c = config
+    frame = collect(lazy, path)
+    if frame.height == 0:
+        raise InputError("no rows", path=path)
+    for column in (c.series_col, c.date_col):
+        if frame[column].null_count():
+            raise InputError(f"{frame[column].null_count():,} rows with an empty '{column}'", path=path)
+    days = frame[c.date_col].cast(pl.Int32).to_numpy().astype(np.int64)
+    unique_days = np.unique(days)
+    frequency = _infer_frequency(unique_days, path) if c.frequency == "auto" else c.frequency
+    step = 7 if frequency == "W" else 1
+    first = int(unique_days[0])
+    if np.any((unique_days - first) % step):
+        raise InputError(
+            f"dates are not on one {'weekly' if step == 7 else 'daily'} grid (weekly dates must share a weekday)",
+            path=path,
+        )
+    periods = (days - first) // step
+    observed = frame[c.value_col].is_not_null().to_numpy()
+    if not observed.any():
+        raise InputError(f"no row has a '{c.value_col}' value", path=path)
+    n_observed = int(periods[observed].max()) + 1
+    n_total = int(periods.max()) + 1
+    series_codes, series_names = codes_for(frame[c.series_col])
+    index = series_codes - 1
+    n_series = len(series_names)
+    values = frame[c.value_col].fill_null(0.0).to_numpy()
+    inside = periods < n_observed
+    arrays = {"values": scatter(index[inside], periods[inside], values[inside], (n_series, n_observed), np.float32)}
+    for name in c.future_cols:
+        column = frame[name].fill_null(0.0).to_numpy()
+        arrays[f"future__{name}"] = scatter(index, periods, column, (n_series, n_total), np.float32)
+    for name in c.past_cols:
+        column = frame[name].fill_null(0.0).to_numpy()
+        arrays[f"past__{name}"] = scatter(
+            index[inside], periods[inside], column[inside], (n_series, n_observed), np.float32
+        )
+    first_period = np.full(n_series, n_observed, np.int64)
+    np.minimum.at(first_period, index[observed & inside], periods[observed & inside])
+    arrays["first_period"] = first_period
+    per_series = (
+        frame.with_columns(pl.Series("_series", index))
+        .group_by("_series")
+        .agg([pl.col(s).drop_nulls().first() for s in c.static_cols + ([c.weight_col] if c.weight_col else [])])
+        .sort("_series")
+    )
+    keys = pl.DataFrame({c.series_col: series_names})
+    for name in c.static_cols:
+        keys = keys.with_columns(per_series[name].cast(pl.String).alias(f"static__{name}"))
+    if c.weight_col:
+        arrays["weights"] = per_series[c.weight_col].fill_null(1.0).cast(pl.Float32).to_numpy()
+    meta = {
+        "first_day": first,
+        "frequency": frequency,
+        "n_observed": n_observed,
+        "n_future": n_total - n_observed,
+        "facts": {"rows": frame.height, "negative": int((values < 0).sum())},
+    }
+    return arrays, meta, keys
+
+
+def read_long(path: Path, config: DataConfig, *, future_periods: int = 0) -> Panel:
+    c = config
+    extra = c.static_cols + c.future_cols + c.past_cols + ([c.weight_col] if c.weight_col else [])
+    columns = [c.series_col, c.date_col, c.value_col] + extra
+    if len(set(columns)) != len(columns):
+        raise InputError(
+            "a column is named twice among the series, date, value, static, future, past and weight columns"
+        )
+    if path.suffix not in (".csv", ".parquet"):
+        raise InputError("long-format data must be a .csv or .parquet file", path=path)
+    # dates are read as text and parsed from their first 10 characters, so "2017-01-01 00:00:00" works too
+    schema = {c.series_col: pl.String, c.date_col: pl.String, c.value_col: pl.Float32}
+    schema.update({name: pl.String for name in c.static_cols})
+    schema.update({name: pl.Float32 for name in c.future_cols + c.past_cols + ([c.weight_col] if c.weight_col else [])})
+    lazy = scan_table(path, schema, columns)
+    if path.suffix == ".parquet":
+        date = pl.col(c.date_col).cast(pl.String)
+    else:
+        date = pl.col(c.date_col)
+    lazy = lazy.with_columns(date.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=True).alias(c.date_col))
+    options = {"reader": "long", **{k: v for k, v in vars(c).items() if k != "cache_dir"}}
+    arrays, meta, keys = cached_build(c, [path], options, lambda: _core(path, lazy, c))
+    frequency = meta["frequency"]
+    step = 7 if frequency == "W" else 1
+    n_observed = int(meta["n_observed"])
+    n_future = max(int(meta["n_future"]), future_periods)
+    dates = np.datetime64(int(meta["first_day"]), "D") + step * np.arange(n_observed + n_future)
+    static, vocab = {}, {}
+    static[c.series_col], vocab[c.series_col] = codes_for(keys[c.series_col])
+    for name in c.static_cols:
+        static[name], vocab[name] = codes_for(keys[f"static__{name}"])
+    n_series = keys.height
+    weights = np.asarray(arrays["weights"], np.float32) if "weights" in arrays else np.ones(n_series, np.float32)
+    calendar_names, calendar = calendar_features(dates, frequency)
+    first_period = np.asarray(arrays["first_period"])
+    return Panel(
+        source=path,
+        kind="long",
+        frequency=frequency,
+        dates=dates,
+        n_observed=n_observed,
+        keys=keys.select(c.series_col),
+        values=arrays["values"],
+        first_period=first_period,
+        static=static,
+        static_vocab=vocab,
+        identity=[c.series_col],
+        weights=weights,
+        series_known={name: arrays[f"future__{name}"] for name in c.future_cols},
+        series_past={name: arrays[f"past__{name}"] for name in c.past_cols},
+        time_known=Features(calendar_names, calendar),
+        time_past=Features([], np.zeros((len(dates), 0), np.float32)),
+        facts={
+            **meta["facts"],
+            "series": n_series,
+            "periods": n_observed,
+            "frequency": frequency,
+            "first_date": str(dates[0]),
+            "last_date": str(dates[n_observed - 1]),
+            "new_series": int(np.sum(first_period >= n_observed)),
+        },
+    )
