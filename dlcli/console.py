@@ -24,7 +24,12 @@ def setup_logging(verbosity: int = 0, log_file: str | Path | None = None) -> Non
         if getattr(handler, "_dlcli_console", False):
             root.removeHandler(handler)
     handler = RichHandler(
-        console=console(), show_time=False, show_path=False, show_level=verbosity > 0, markup=False, rich_tracebacks=False
+        console=console(),
+        show_time=False,
+        show_path=False,
+        show_level=verbosity > 0,
+        markup=False,
+        rich_tracebacks=False,
     )
     handler.setFormatter(logging.Formatter("%(message)s"))
     handler.setLevel(level)  # a log file added later may lower the logger's level; the console keeps its own
