@@ -140,6 +140,9 @@ def _mount() -> None:
     from dlcli.activation_study.cli import app as activations_app
 
     app.add_typer(activations_app, name="activations")
+    from dlcli.tts.cli import app as tts_app
+
+    app.add_typer(tts_app, name="tts")
 
 
 _mount()
