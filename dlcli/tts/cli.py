@@ -146,9 +146,7 @@ def synth(
             raise UsageError("no lines to synthesise in the input")
     reports, problems = synthesize_batch(synthesizer, requests, prosody_scale=prosody_scale, quiet=runtime.quiet)
     if len(requests) == 1 and problems:
-        from dlcli.errors import InputError
-
-        raise InputError(problems[0].removeprefix("item 1: "))
+        raise problems[0]
     for report in reports:
         if as_json:
             typer.echo(json.dumps(report))
@@ -157,7 +155,7 @@ def synth(
                 f"{report['output_file']}  {report['seconds_audio']:.2f} s audio  real-time factor {report['rtf']:.3f}"
             )
     for problem in problems:
-        typer.secho(f"skipped {problem}", fg=typer.colors.YELLOW, err=True)
+        typer.secho(f"skipped item {problem.item}: {problem}", fg=typer.colors.YELLOW, err=True)
     if problems:
         raise PartialFailure(f"{len(problems)} of {len(requests)} utterances skipped; the rest were written")
 
@@ -209,6 +207,9 @@ def evaluate(
     prosody_pairs: Annotated[Optional[int], typer.Option(help="Speaker-sentence pairs for prosody.")] = None,
     prosody_seeds: Annotated[Optional[int], typer.Option(help="Syntheses per pair (paper: 30).")] = None,
     interpolation_speakers: Annotated[Optional[int], typer.Option(help="Voices whose pairs are mixed.")] = None,
+    parts: Annotated[
+        Optional[str], typer.Option(help="Comma-separated: intelligibility,prosody,interpolation.")
+    ] = None,
     config: Annotated[Optional[Path], typer.Option("--config", exists=True, dir_okay=False, help="YAML file.")] = None,
 ) -> None:
     """Intelligibility (pocketsphinx WER), distinctiveness (FAR), prosody variability, interpolation."""
@@ -221,8 +222,23 @@ def evaluate(
         "prosody_pairs": prosody_pairs,
         "prosody_seeds": prosody_seeds,
         "interpolation_speakers": interpolation_speakers,
+        "parts": [p.strip() for p in parts.split(",") if p.strip()] if parts else None,
     }
     resolved = load_config(EvaluateConfig, config, overrides)
     evaluate_models(model, baseline, corpus, out, resolved)
     if not runtime.quiet:
         typer.echo((out / "report.md").read_text())
+
+
+@app.command()
+def export(
+    run: Annotated[Path, typer.Argument(exists=True, help="Run folder or checkpoint.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Inference checkpoint to write.")],
+    default_speaker: Annotated[Optional[str], typer.Option(help="Voice used when synth gets no --speaker.")] = None,
+    fp32: Annotated[bool, typer.Option("--fp32", help="Keep fp32 weights (default: fp16, half the size).")] = False,
+) -> None:
+    """Write a compact inference checkpoint (how the shipped default model is made)."""
+    from dlcli.tts.synth import export_model
+
+    path = export_model(run, out, default_speaker=default_speaker, half=not fp32)
+    typer.echo(f"{path}: {path.stat().st_size / 1e6:.1f} MB")

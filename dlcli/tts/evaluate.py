@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +25,7 @@ from dlcli.files import write_text_atomic
 
 log = logging.getLogger("dlcli.tts")
 THRESHOLDS = (0.85, 0.90, 0.95, 0.99)
+PARTS = ("intelligibility", "prosody", "interpolation")  # distinctiveness is scored on the intelligibility syntheses
 
 
 @dataclass
@@ -37,6 +38,7 @@ class EvaluateConfig:
     comparisons: int = 4  # random other syntheses each one is compared with (FAR)
     bootstrap: int = 100
     seed: int = 1234  # sentence grammar seed (differs from any corpus seed)
+    parts: list[str] = field(default_factory=lambda: list(PARTS))  # which evaluations to run
 
 
 def far(embeddings: np.ndarray, labels: list, comparisons: int, rng: random.Random) -> dict[str, float]:
@@ -81,7 +83,9 @@ def evaluate_models(model: Path | None, baseline: Path | None, corpus: Path, out
     if baseline is not None:
         systems["baseline"] = Synthesizer(baseline)
         if systems["baseline"].config.variant != "baseline":
-            raise UsageError(f"{baseline}: --baseline must be a baseline-variant model")
+            log.warning(
+                f"{baseline}: not a baseline-variant model; comparing two {systems['baseline'].config.variant} models"
+            )
     main = systems["proposed"]
     seen, _ = read_corpus(corpus)
     sentences = SentenceGrammar(config.seed).sentences(config.sentences, exclude={u.text for u in seen})
@@ -97,13 +101,17 @@ def evaluate_models(model: Path | None, baseline: Path | None, corpus: Path, out
         return normalise(text).text
 
     # ---------------------------------------------------------------- intelligibility + distinctiveness
-    total = len(speakers) * len(sentences) * (1 + len(systems))
+    unknown = set(config.parts) - set(PARTS)
+    if unknown:
+        raise UsageError(f"unknown evaluation part(s) {', '.join(sorted(unknown))}; choose from {', '.join(PARTS)}")
+    run_intelligibility = "intelligibility" in config.parts
+    total = len(speakers) * len(sentences) * (1 + len(systems)) if run_intelligibility else 0
     with progress(disable=quiet) as bar:
         task = bar.add_task("intelligibility", total=total, info="")
         by_system = {
             name: {"refs": [], "hyps": [], "emb": [], "labels": [], "speaker": []} for name in ["corpus", *systems]
         }
-        for speaker in speakers:
+        for speaker in speakers if run_intelligibility else []:
             recipe = Recipe.from_dict(main.voices[speaker])
             for sentence in sentences:
                 reference = spoken(sentence)
@@ -121,7 +129,7 @@ def evaluate_models(model: Path | None, baseline: Path | None, corpus: Path, out
                     records.append({"system": name, "speaker": speaker, "text": reference, "heard": heard})
                     bar.update(task, advance=1)
     intelligibility, distinct = {}, {}
-    for name, entry in by_system.items():
+    for name, entry in by_system.items() if run_intelligibility else []:
         per_speaker = {}
         for speaker in speakers:
             rows = [i for i, s in enumerate(entry["labels"]) if s == speaker]
@@ -132,11 +140,12 @@ def evaluate_models(model: Path | None, baseline: Path | None, corpus: Path, out
             "per_speaker": per_speaker,
         }
         distinct[name] = far(np.stack(entry["emb"]), entry["labels"], config.comparisons, random.Random(config.seed))
-    results["intelligibility"] = intelligibility
-    results["distinctiveness"] = distinct
+    if run_intelligibility:
+        results["intelligibility"] = intelligibility
+        results["distinctiveness"] = distinct
 
     # ---------------------------------------------------------------- prosody variability
-    if "baseline" in systems and config.prosody_pairs > 0:
+    if "baseline" in systems and config.prosody_pairs > 0 and "prosody" in config.parts:
         pairs = [(rng.choice(speakers), rng.choice(sentences)) for _ in range(config.prosody_pairs)]
         values = {name: np.full((len(pairs), config.prosody_seeds, len(FEATURES)), np.nan) for name in systems}
         with progress(disable=quiet) as bar:
@@ -157,7 +166,7 @@ def evaluate_models(model: Path | None, baseline: Path | None, corpus: Path, out
     # ---------------------------------------------------------------- interpolation
     mixed = speakers[: config.interpolation_speakers]
     combos = [(a, b) for i, a in enumerate(mixed) for b in mixed[i + 1 :]]
-    if combos:
+    if combos and "interpolation" in config.parts:
         interpolation = {}
         sentence = sentences[0]
         for name, system in systems.items():
@@ -183,7 +192,13 @@ def evaluate_models(model: Path | None, baseline: Path | None, corpus: Path, out
 
 def report_markdown(results: dict) -> str:
     lines = [f"Voices: {len(results['speakers'])}; unseen sentences per voice: {len(results['sentences'])}", ""]
-    lines += ["| system | WER % | median per-voice WER % |", "|---|---:|---:|"]
+    if "intelligibility" in results:
+        lines += _intelligibility_lines(results)
+    return _other_lines(results, lines)
+
+
+def _intelligibility_lines(results: dict) -> list[str]:
+    lines = ["| system | WER % | median per-voice WER % |", "|---|---:|---:|"]
     for name, row in results["intelligibility"].items():
         label = "corpus voices (own renderings)" if name == "corpus" else name
         lines.append(f"| {label} | {row['wer']:.1f} | {row['median_speaker_wer']:.1f} |")
@@ -211,6 +226,10 @@ def report_markdown(results: dict) -> str:
             + " | ".join(f"{row[f'far@{t:.2f}']:.1f}" for t in THRESHOLDS)
             + f" | {row['mean_cosine']:.3f} |"
         )
+    return lines
+
+
+def _other_lines(results: dict, lines: list[str]) -> str:
     if "prosody" in results:
         lines += ["", "Prosody variability: % of speaker-sentence pairs with significantly higher variance", ""]
         lines += [

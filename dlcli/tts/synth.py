@@ -218,7 +218,7 @@ def read_requests(lines: list[str], default_output: Path, voice: Voice, seed: in
 
 
 def synthesize_batch(synth: Synthesizer, requests: list[Request], *, prosody_scale: float = 1.0, quiet: bool = False):
-    """Write every request's wav; return (reports, problems). Bad items are skipped and reported."""
+    """Write every request's wav; return (reports, errors). Bad items are skipped, their errors returned."""
     from dlcli.audio import save_audio
     from dlcli.console import progress
     from dlcli.errors import DlcliError
@@ -245,6 +245,36 @@ def synthesize_batch(synth: Synthesizer, requests: list[Request], *, prosody_sca
                     }
                 )
             except DlcliError as error:
-                problems.append(f"item {number}: {error}")
+                error.item = number
+                problems.append(error)
             bar.update(task, advance=1)
     return reports, problems
+
+
+def export_model(run: Path, destination: Path, *, default_speaker: str | None = None, half: bool = True) -> Path:
+    """A compact inference checkpoint from a run: no optimizer state, fp16 weights, a default voice."""
+    from dlcli.train import save_checkpoint
+
+    checkpoint = load_checkpoint(run, TASK)
+    checkpoint.pop("training_state", None)
+
+    def shrink(value):
+        if isinstance(value, torch.Tensor) and value.is_floating_point() and half:
+            return value.half()
+        if isinstance(value, dict):
+            return {k: shrink(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [shrink(v) for v in value]
+        return value
+
+    # buffers that set the voice or the output scale stay in fp32
+    keep = {"speaker_mean", "speaker_sigma", "mel_mean", "mel_std"}
+    checkpoint["state_dict"] = {k: v if k in keep else shrink(v) for k, v in checkpoint["state_dict"].items()}
+    checkpoint["extra"] = {k: v if k == "speaker_embeddings" else shrink(v) for k, v in checkpoint["extra"].items()}
+    speakers = checkpoint["extra"]["speakers"]
+    if default_speaker is not None:
+        if default_speaker not in speakers:
+            raise InputError(f"unknown speaker '{default_speaker}'", path=run)
+        checkpoint["extra"]["default_speaker"] = default_speaker
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    return save_checkpoint(checkpoint, destination)

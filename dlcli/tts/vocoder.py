@@ -45,6 +45,11 @@ class GriffinLim:
     @torch.no_grad()
     def __call__(self, log_mel: Tensor, seed: int = 0) -> Tensor:
         """Waveforms (batch, frames * hop) scaled to a -1..1 peak of 0.9 (all frames; trim per item after)."""
+        frames = log_mel.shape[1]
+        shortest = 2 * self.audio.n_fft // self.audio.hop_length + 1  # the STFT's reflect padding needs this much
+        if frames < shortest:  # a very short output: pad with silence, cut it off again below
+            silence = torch.full_like(log_mel[:, :1], torch.log(torch.tensor(self.audio.log_floor)).item())
+            log_mel = torch.cat([log_mel, silence.expand(-1, shortest - frames, -1)], 1)
         with torch.autocast(device_type=log_mel.device.type, enabled=False):
             magnitude = self.magnitudes(log_mel)
             length = (magnitude.shape[2] - 1) * self.audio.hop_length
@@ -57,6 +62,6 @@ class GriffinLim:
                 accelerated = rebuilt - (self.momentum / (1 + self.momentum)) * previous
                 previous = rebuilt
                 angles = accelerated / accelerated.abs().clamp_min(1e-8)
-            audio = self._istft(magnitude * angles, length)
+            audio = self._istft(magnitude * angles, length)[:, : max(1, (frames - 1) * self.audio.hop_length)]
             peak = audio.abs().amax(dim=1, keepdim=True).clamp_min(1e-6)
             return audio / peak * 0.9
