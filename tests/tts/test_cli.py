@@ -138,3 +138,21 @@ def test_default_model_speaks_hello_world(tmp_path):
     assert result.exit_code == 0, result.output
     audio, rate = soundfile.read(out)
     assert rate == 16000 and 0.4 < len(audio) / rate < 4.0
+
+
+@pytest.mark.slow
+def test_evaluate_writes_every_table(tiny_run, tmp_path):
+    pytest.importorskip("pocketsphinx")
+    pytest.importorskip("resemblyzer")
+    corpus, run = tiny_run
+    out = tmp_path / "evaluation"
+    result = invoke(
+        "tts", "evaluate", run, "--baseline", run, "--corpus", corpus, "--out", out, "--sentences", "2",
+        "--speakers", "3", "--prosody-pairs", "2", "--prosody-seeds", "3", "--interpolation-speakers", "3",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    results = json.loads((out / "results.json").read_text())
+    assert set(results) >= {"intelligibility", "distinctiveness", "prosody", "interpolation"}
+    assert set(results["intelligibility"]) == {"corpus", "proposed", "baseline"}
+    assert results["interpolation"]["proposed"]["pairs"] == 3
+    assert "false acceptance" in (out / "report.md").read_text()
