@@ -56,9 +56,9 @@ def far(embeddings: np.ndarray, labels: list, comparisons: int, rng: random.Rand
 
 
 def _choose_speakers(synth, count: int) -> list[str]:
-    """Voices that have a recipe (so references can be rendered): flite ones first."""
+    """Voices that have a recipe (so references can be rendered): unmodified flite voices, other flite, espeak-ng."""
     named = [s for s in synth.speakers if s in synth.voices]
-    flite = [s for s in named if s.startswith("flite")]
+    flite = sorted((s for s in named if s.startswith("flite")), key=lambda s: ("-p+0-d1" not in s, s))
     rest = [s for s in named if not s.startswith("flite")]
     chosen = (flite[: max(1, (count * 3) // 4)] + rest)[:count]
     return chosen + [s for s in flite if s not in chosen][: count - len(chosen)]
