@@ -115,6 +115,7 @@ def synth(
     sample_speaker: Annotated[bool, typer.Option("--sample-speaker", help="A new voice drawn from the flow.")] = False,
     mix: Annotated[Optional[str], typer.Option(help="Mix two voices: A:B:WEIGHT (weight of B).")] = None,
     vary_speaker: Annotated[bool, typer.Option("--vary-speaker", help="Draw from the speaker's Gaussian.")] = False,
+    temperature: Annotated[float, typer.Option(help="Spread of --sample-speaker draws (N(0, T^2 I)).")] = 1.0,
     prosody_scale: Annotated[float, typer.Option(help="Multiplier of the residual branch's sigma.")] = 1.0,
     seed: Annotated[int, typer.Option(help="Seed of the voice draw and prosody.")] = 0,
     input_file: Annotated[
@@ -134,7 +135,7 @@ def synth(
     if sources != 1:
         raise UsageError("give the text as an argument, or --input FILE, or --stdin")
     seed = runtime.seed if runtime.seed is not None else seed
-    voice = Voice(speaker=speaker, sample=sample_speaker, mix=mix, vary_speaker=vary_speaker)
+    voice = Voice(speaker=speaker, sample=sample_speaker, mix=mix, vary_speaker=vary_speaker, temperature=temperature)
     device = "cpu" if runtime.device == "auto" else runtime.device
     synthesizer = Synthesizer(model, device=device, iterations=iterations)
     if text is not None:

@@ -44,6 +44,7 @@ class Voice:
     sample: bool = False
     mix: str | None = None  # "A:B:weight"
     vary_speaker: bool = False  # draw from the speaker's Gaussian instead of using its mean
+    temperature: float = 1.0  # spread of --sample-speaker draws from N(0, T^2 I)
 
 
 @dataclass
@@ -103,14 +104,14 @@ class Synthesizer:
         hint = f" (did you mean {', '.join(close)}?)" if close else " (dlcli tts speakers lists them)"
         raise InputError(f"unknown speaker '{name}'{hint}", path=self.path)
 
-    def voice_vector(self, voice: Voice, generator: torch.Generator, temperature: float = 1.0) -> torch.Tensor:
+    def voice_vector(self, voice: Voice, generator: torch.Generator) -> torch.Tensor:
         """The conditioning vector (flow latent for the proposed model, embedding for the baseline)."""
         proposed = self.config.variant == "proposed"
         table = self.model.speaker_mean
         if voice.sample:
             if not proposed:
                 raise UsageError("--sample-speaker needs the proposed model (the baseline has no speaker distribution)")
-            return temperature * torch.randn(table.shape[1], generator=generator)
+            return voice.temperature * torch.randn(table.shape[1], generator=generator)
         if voice.mix:
             parts = voice.mix.rsplit(":", 2)
             try:
@@ -201,6 +202,7 @@ def read_requests(lines: list[str], default_output: Path, voice: Voice, seed: in
                 sample=voice.sample,
                 mix=item.get("mix", voice.mix),
                 vary_speaker=voice.vary_speaker,
+                temperature=voice.temperature,
             )
             if item.get("speaker") is not None:
                 item_voice.sample, item_voice.mix = False, item.get("mix")
