@@ -29,6 +29,10 @@ class Preset(str, Enum):
 ModelOption = Annotated[
     Optional[Path], typer.Option("--model", "-m", help="Checkpoint or run folder (default: the shipped model).")
 ]
+ThreadsOption = Annotated[
+    Optional[int],
+    typer.Option(min=1, help="CPU threads (default: DLCLI_THREADS, else 1, the fastest for one utterance)."),
+]
 
 
 @app.command()
@@ -124,10 +128,13 @@ def synth(
     stdin: Annotated[bool, typer.Option("--stdin", help="Read lines (text or JSON) from standard input.")] = False,
     iterations: Annotated[int, typer.Option(help="Griffin-Lim iterations.")] = 32,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON report per utterance.")] = False,
+    threads: ThreadsOption = None,
 ) -> None:
     """Speak text with a voice of the model (one utterance, or a batch with the model loaded once)."""
     from dlcli.errors import PartialFailure, UsageError
-    from dlcli.tts.synth import Request, Synthesizer, Voice, read_requests, synthesize_batch
+    from dlcli.tts.synth import Request, Synthesizer, Voice, read_requests, set_synthesis_threads, synthesize_batch
+
+    set_synthesis_threads(threads)
 
     if sum(map(bool, (speaker, sample_speaker, mix))) > 1:
         raise UsageError("choose one of --speaker, --sample-speaker and --mix")
@@ -212,10 +219,14 @@ def evaluate(
         Optional[str], typer.Option(help="Comma-separated: intelligibility,prosody,interpolation.")
     ] = None,
     config: Annotated[Optional[Path], typer.Option("--config", exists=True, dir_okay=False, help="YAML file.")] = None,
+    threads: ThreadsOption = None,
 ) -> None:
     """Intelligibility (pocketsphinx WER), distinctiveness (FAR), prosody variability, interpolation."""
     from dlcli.config import load_config
     from dlcli.tts.evaluate import EvaluateConfig, evaluate_models
+    from dlcli.tts.synth import set_synthesis_threads
+
+    set_synthesis_threads(threads)
 
     overrides = {
         "sentences": sentences,

@@ -156,3 +156,17 @@ def test_evaluate_writes_every_table(tiny_run, tmp_path):
     assert set(results["intelligibility"]) == {"corpus", "proposed", "baseline"}
     assert results["interpolation"]["proposed"]["pairs"] == 3
     assert "false acceptance" in (out / "report.md").read_text()
+
+
+def test_synthesis_threads_default_to_one_unless_asked(monkeypatch):
+    from dlcli.tts.synth import set_synthesis_threads
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.delenv("DLCLI_THREADS", raising=False)
+        assert set_synthesis_threads() == 1
+        monkeypatch.setenv("DLCLI_THREADS", "2")
+        assert set_synthesis_threads() == 2
+        assert set_synthesis_threads(1) == 1
+    finally:
+        torch.set_num_threads(before)
