@@ -63,6 +63,7 @@ def test_flow_gaussianises_clustered_embeddings_and_inverts():
     )
     with torch.no_grad():
         z, _ = flow(torch.from_numpy(data))
+        assert (flow.inverse(z) - torch.from_numpy(data)).abs().max() < 1e-4  # the fitted flow inverts exactly
     assert abs(float(z.mean())) < 0.3 and 0.6 < float(z.std()) < 1.4
     names = sorted(set(labels))
     means, sigmas = speaker_gaussians(flow, data, labels, names, min_sigma=0.05)
