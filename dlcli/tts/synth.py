@@ -35,8 +35,8 @@ PAUSE_SECONDS = 0.15
 def set_synthesis_threads(threads: int | None = None) -> int:
     """Intra-op threads for synthesis: ``threads``, else DLCLI_THREADS, else 1.
 
-    Decoding is a chain of batch-1 matrix products too small to split: on a 2-core CPU one
-    thread ran 8x faster than two when other work shared the cores (docs/BENCHMARKS.md)."""
+    Decoding is a chain of batch-1 matrix products too small to split: on a busy 2-core CPU two
+    threads cost 15x the CPU time of one (docs/BENCHMARKS.md)."""
     import os
 
     wanted = threads or int(os.environ.get("DLCLI_THREADS") or 1)
