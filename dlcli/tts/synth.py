@@ -112,6 +112,11 @@ class Synthesizer:
         matches = [i for i, s in enumerate(self.speakers) if s.startswith(name)]
         if len(matches) == 1:
             return matches[0]
+        if matches:
+            names = ", ".join(self.speakers[i] for i in matches[:5]) + (", ..." if len(matches) > 5 else "")
+            raise InputError(
+                f"speaker '{name}' is ambiguous: it starts {len(matches)} voices ({names})", path=self.path
+            )
         close = difflib.get_close_matches(name, self.speakers, n=3, cutoff=0.4)
         hint = f" (did you mean {', '.join(close)}?)" if close else " (dlcli tts speakers lists them)"
         raise InputError(f"unknown speaker '{name}'{hint}", path=self.path)

@@ -76,6 +76,8 @@ def test_synth_errors_are_one_clear_line(tiny_run, tmp_path):
     assert empty.exit_code == 3 and "empty text" in empty.output
     unknown = invoke("tts", "synth", "hi", "--model", run, "--speaker", "nobody", "--out", tmp_path / "x.wav")
     assert unknown.exit_code == 3 and "unknown speaker 'nobody'" in unknown.output
+    ambiguous = invoke("tts", "synth", "hi", "--model", run, "--speaker", "espeak-en", "--out", tmp_path / "x.wav")
+    assert ambiguous.exit_code == 3 and "'espeak-en' is ambiguous: it starts 2 voices" in ambiguous.output
     bad_mix = invoke("tts", "synth", "hi", "--model", run, "--mix", "0:1", "--out", tmp_path / "x.wav")
     assert bad_mix.exit_code == 2 and "A:B:WEIGHT" in bad_mix.output
     assert not (tmp_path / "x.wav").exists()
