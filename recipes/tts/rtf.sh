@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Real-time factor of `dlcli tts synth` (vocoder included) on 20 unseen sentences, the model loaded once.
+# Real-time factor of `dlcli tts synth` (vocoder included) on 20 generated sentences (grammar seed 4321), the model loaded once.
 #   bash recipes/tts/rtf.sh [OUT_DIR] [extra synth options, e.g. --model runs/tts-default]
 set -euo pipefail
 out=${1:-runs/tts-rtf}
