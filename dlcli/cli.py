@@ -141,11 +141,13 @@ def _mount() -> None:
     from dlcli.distill.cli import distill_command
     from dlcli.forecast.cli import app as forecast_app
     from dlcli.kws.cli import app as kws_app
+    from dlcli.tts.cli import app as tts_app
 
     app.add_typer(activations_app, name="activations")
     app.add_typer(kws_app, name="kws")
     app.add_typer(forecast_app, name="forecast")
     app.command("distill")(distill_command)
+    app.add_typer(tts_app, name="tts")
 
 
 _mount()

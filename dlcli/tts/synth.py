@@ -1,0 +1,300 @@
+"""``tts synth``: text -> wav with a trained model, one utterance or a batch, the model loaded once.
+
+Voices: a corpus speaker by name or id (its Gaussian's mean in the flow's latent space, or
+a draw from it with ``vary_speaker``), a new voice drawn from N(0, I) (``sample``), or
+two voices mixed (``A:B:0.3`` = 70 % A, 30 % B). Long texts are split at sentence ends
+and synthesised sentence by sentence (small attention models stay reliable on short
+inputs), joined with short pauses.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dlcli.errors import CheckpointError, InputError, UsageError
+from dlcli.train import load_checkpoint, load_state_dict
+from dlcli.tts.data import AudioConfig
+from dlcli.tts.model import Tacotron, TacotronConfig
+from dlcli.tts.text import EOS, PUNCTUATION, SYMBOL_ID, phonemise
+from dlcli.tts.vocoder import GriffinLim
+
+log = logging.getLogger("dlcli.tts")
+TASK = "tts"
+PAUSE_SECONDS = 0.15
+
+
+def set_synthesis_threads(threads: int | None = None) -> int:
+    """Intra-op threads for synthesis: ``threads``, else DLCLI_THREADS, else 1.
+
+    Decoding is a chain of batch-1 matrix products too small to split: on a busy 2-core CPU two
+    threads cost 15x the CPU time of one (docs/BENCHMARKS.md)."""
+    import os
+
+    wanted = threads or int(os.environ.get("DLCLI_THREADS") or 1)
+    torch.set_num_threads(max(1, wanted))
+    return torch.get_num_threads()
+
+
+def default_model_path() -> Path:
+    return Path(str(resources.files("dlcli.tts") / "default" / "model.pt"))
+
+
+@dataclass
+class Voice:
+    """What a request asks for: exactly one of speaker / sample / mix (none: the default speaker)."""
+
+    speaker: str | None = None
+    sample: bool = False
+    mix: str | None = None  # "A:B:weight"
+    vary_speaker: bool = False  # draw from the speaker's Gaussian instead of using its mean
+    temperature: float = 1.0  # spread of --sample-speaker draws from N(0, T^2 I)
+
+
+@dataclass
+class Request:
+    text: str
+    output: Path
+    voice: Voice = field(default_factory=Voice)
+    seed: int = 0
+
+
+class Synthesizer:
+    """A loaded model, its speakers and flow, and the vocoder: reuse it for many utterances."""
+
+    def __init__(self, model_path: Path | None = None, *, device: str = "cpu", iterations: int = 32):
+        path = Path(model_path) if model_path else default_model_path()
+        if not path.exists() and model_path is None:
+            raise CheckpointError("the default model is missing from this installation; pass --model", path=path)
+        checkpoint = load_checkpoint(path, TASK)
+        self.path = path
+        known = TacotronConfig.__dataclass_fields__
+        self.config = TacotronConfig(**{k: v for k, v in checkpoint["model_config"].items() if k in known})
+        self.model = Tacotron(self.config)
+        state = {k: v.float() if v.is_floating_point() else v for k, v in checkpoint["state_dict"].items()}
+        load_state_dict(self.model, {"state_dict": state}, path)
+        self.model.eval().to(device)
+        self.device = torch.device(device)
+        self.audio = AudioConfig(**checkpoint["features"])
+        extra = checkpoint["extra"]
+        self.speakers: list[str] = list(extra["speakers"])
+        self.counts = list(extra.get("speaker_counts") or [0] * len(self.speakers))
+        self.voices = json.loads(extra.get("voices") or "{}")
+        self.embeddings = extra["speaker_embeddings"].float()
+        self.flow = None
+        if extra.get("flow_state"):
+            from dlcli.tts.flow import FlowConfig, build_flow
+
+            self.flow = build_flow(FlowConfig(**extra["flow_config"]), self.embeddings.shape[1])
+            self.flow.load_state_dict(
+                {k: v.float() if v.is_floating_point() else v for k, v in extra["flow_state"].items()}
+            )
+            self.flow.eval()
+        self.references = [m.float() for m in extra.get("reference_mels") or []]
+        self.vocoder = GriffinLim(self.audio, iterations=iterations, device=device)
+        self.default_speaker = str(extra.get("default_speaker") or self.speakers[0])
+
+    # ------------------------------------------------------------------ voices
+    def speaker_index(self, name: str) -> int:
+        """A speaker by exact name, id, or unique prefix; unknown names suggest the closest ones."""
+        if name in self.speakers:
+            return self.speakers.index(name)
+        if name.isdigit() and int(name) < len(self.speakers):
+            return int(name)
+        matches = [i for i, s in enumerate(self.speakers) if s.startswith(name)]
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            names = ", ".join(self.speakers[i] for i in matches[:5]) + (", ..." if len(matches) > 5 else "")
+            raise InputError(
+                f"speaker '{name}' is ambiguous: it starts {len(matches)} voices ({names})", path=self.path
+            )
+        close = difflib.get_close_matches(name, self.speakers, n=3, cutoff=0.4)
+        hint = f" (did you mean {', '.join(close)}?)" if close else " (dlcli tts speakers lists them)"
+        raise InputError(f"unknown speaker '{name}'{hint}", path=self.path)
+
+    def voice_vector(self, voice: Voice, generator: torch.Generator) -> torch.Tensor:
+        """The conditioning vector (flow latent for the proposed model, embedding for the baseline)."""
+        proposed = self.config.variant == "proposed"
+        table = self.model.speaker_mean
+        if voice.sample:
+            if not proposed:
+                raise UsageError("--sample-speaker needs the proposed model (the baseline has no speaker distribution)")
+            return voice.temperature * torch.randn(table.shape[1], generator=generator)
+        if voice.mix:
+            parts = voice.mix.rsplit(":", 2)
+            try:
+                first, second, weight = parts[0], parts[1], float(parts[2])
+            except (IndexError, ValueError):
+                raise UsageError(f"--mix takes A:B:WEIGHT (e.g. rms:slt:0.3), not '{voice.mix}'") from None
+            if not 0.0 <= weight <= 1.0:
+                raise UsageError(f"--mix weight must be between 0 and 1, not {weight}")
+            a, b = table[self.speaker_index(first)], table[self.speaker_index(second)]
+            mixed = (1 - weight) * a + weight * b
+            return mixed if proposed else mixed / mixed.norm().clamp_min(1e-9)
+        index = self.speaker_index(voice.speaker or self.default_speaker)
+        if voice.vary_speaker and proposed:
+            noise = torch.randn(table.shape[1], generator=generator)
+            return table[index] + self.model.speaker_sigma[index] * noise
+        return table[index]
+
+    # ------------------------------------------------------------------ synthesis
+    def _sentences(self, text: str) -> list[list[int]]:
+        """Symbol ids per sentence (split after . ? ! and, for long sentences, after ; :)."""
+        phonemised = phonemise(text)
+        if phonemised.guessed:
+            log.info(f"spelled by letter-to-sound rules: {', '.join(sorted(set(phonemised.guessed)))}")
+        if phonemised.dropped:
+            log.warning(f"ignored characters: {' '.join(sorted(set(phonemised.dropped)))}")
+        pieces, current = [], []
+        for symbol in phonemised.symbols[:-1]:
+            current.append(symbol)
+            long_enough = len(current) > 60 and symbol in (";", ":", ",")
+            if symbol in (".", "?", "!") or long_enough:
+                pieces.append(current)
+                current = []
+        if any(s not in PUNCTUATION and s != " " for s in current):
+            pieces.append(current)
+        sentences = []
+        for piece in pieces:
+            while piece and piece[0] == " ":
+                piece = piece[1:]
+            if any(s not in PUNCTUATION and s != " " for s in piece):
+                sentences.append([SYMBOL_ID[s] for s in piece if s != EOS] + [SYMBOL_ID[EOS]])
+        return sentences
+
+    @torch.no_grad()
+    def synthesize(
+        self, text: str, voice: Voice | None = None, *, seed: int = 0, prosody_scale: float = 1.0
+    ) -> np.ndarray:
+        """A float32 waveform at ``self.audio.sample_rate``."""
+        if not text or not text.strip():
+            raise InputError("empty text: nothing to synthesise")
+        sentences = self._sentences(text)
+        if not sentences:
+            raise InputError(f"no speakable words in the text {text[:40]!r}")
+        generator = torch.Generator().manual_seed(seed)
+        torch.manual_seed(seed)  # prenet dropout and the residual branch's draw
+        vector = self.voice_vector(voice or Voice(), generator).to(self.device)
+        reference = None
+        if self.config.variant == "baseline":
+            if not self.references:
+                raise CheckpointError("baseline model without reference spectrograms", path=self.path)
+            reference = self.references[seed % len(self.references)][None].to(self.device)
+        pause = np.zeros(int(PAUSE_SECONDS * self.audio.sample_rate), np.float32)
+        pieces = []
+        for ids in sentences:
+            symbols = torch.tensor([ids], device=self.device)
+            mel, frames, _ = self.model.infer(symbols, torch.tensor([len(ids)]), vector[None], reference, prosody_scale)
+            log_mel = self.model.denormalise(mel[:, : int(frames[0])])
+            audio = self.vocoder(log_mel, seed=seed)[0].cpu().numpy()
+            pieces += [audio, pause]
+        return np.concatenate(pieces[:-1]).astype(np.float32)
+
+
+def read_requests(lines: list[str], default_output: Path, voice: Voice, seed: int) -> list[Request]:
+    """Text lines or JSON lines ({"text", "speaker", "output_file"}) -> requests, numbered outputs by default."""
+    requests = []
+    stem, suffix = default_output.with_suffix(""), default_output.suffix or ".wav"
+    for number, line in enumerate((line for line in lines if line.strip()), 1):
+        line = line.strip()
+        output = Path(f"{stem}-{number:04d}{suffix}")
+        if line.startswith("{"):
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as error:
+                requests.append(Request("", output, voice, seed + number))
+                requests[-1].error = f"line {number}: not valid JSON ({error.msg})"
+                continue
+            item_voice = Voice(
+                speaker=str(item["speaker"]) if item.get("speaker") is not None else voice.speaker,
+                sample=voice.sample,
+                mix=item.get("mix", voice.mix),
+                vary_speaker=voice.vary_speaker,
+                temperature=voice.temperature,
+            )
+            if item.get("speaker") is not None:
+                item_voice.sample, item_voice.mix = False, item.get("mix")
+            requests.append(
+                Request(
+                    str(item.get("text", "")),
+                    Path(item.get("output_file") or output),
+                    item_voice,
+                    int(item.get("seed", seed + number)),
+                )
+            )
+        else:
+            requests.append(Request(line, output, voice, seed + number))
+    return requests
+
+
+def synthesize_batch(synth: Synthesizer, requests: list[Request], *, prosody_scale: float = 1.0, quiet: bool = False):
+    """Write every request's wav; return (reports, errors). Bad items are skipped, their errors returned."""
+    from dlcli.audio import save_audio
+    from dlcli.console import progress
+    from dlcli.errors import DlcliError
+
+    reports, problems = [], []
+    with progress(disable=quiet or len(requests) < 2) as bar:
+        task = bar.add_task("synthesising", total=len(requests), info="")
+        for number, request in enumerate(requests, 1):
+            try:
+                if getattr(request, "error", None):
+                    raise InputError(request.error)
+                started, cpu_started = time.perf_counter(), time.process_time()
+                audio = synth.synthesize(request.text, request.voice, seed=request.seed, prosody_scale=prosody_scale)
+                seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+                request.output.parent.mkdir(parents=True, exist_ok=True)
+                save_audio(request.output, audio, synth.audio.sample_rate)
+                duration = len(audio) / synth.audio.sample_rate
+                reports.append(
+                    {
+                        "output_file": str(request.output),
+                        "seconds_audio": round(duration, 3),
+                        "seconds_compute": round(seconds, 3),
+                        "rtf": round(seconds / duration, 4),
+                        "cpu_seconds": round(cpu_seconds, 3),  # all threads: on a busy machine the honest cost
+                    }
+                )
+            except DlcliError as error:
+                error.item = number
+                problems.append(error)
+            bar.update(task, advance=1)
+    return reports, problems
+
+
+def export_model(run: Path, destination: Path, *, default_speaker: str | None = None, half: bool = True) -> Path:
+    """A compact inference checkpoint from a run: no optimizer state, fp16 weights, a default voice."""
+    from dlcli.train import save_checkpoint
+
+    checkpoint = load_checkpoint(run, TASK)
+    checkpoint.pop("training_state", None)
+
+    def shrink(value):
+        if isinstance(value, torch.Tensor) and value.is_floating_point() and half:
+            return value.half()
+        if isinstance(value, dict):
+            return {k: shrink(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [shrink(v) for v in value]
+        return value
+
+    # buffers that set the voice or the output scale stay in fp32
+    keep = {"speaker_mean", "speaker_sigma", "mel_mean", "mel_std"}
+    checkpoint["state_dict"] = {k: v if k in keep else shrink(v) for k, v in checkpoint["state_dict"].items()}
+    checkpoint["extra"] = {k: v if k == "speaker_embeddings" else shrink(v) for k, v in checkpoint["extra"].items()}
+    speakers = checkpoint["extra"]["speakers"]
+    if default_speaker is not None:
+        if default_speaker not in speakers:
+            raise InputError(f"unknown speaker '{default_speaker}'", path=run)
+        checkpoint["extra"]["default_speaker"] = default_speaker
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    return save_checkpoint(checkpoint, destination)

@@ -1,0 +1,170 @@
+"""End to end on the committed sample corpus: train a tiny model, then synthesise through the CLI."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import soundfile
+import torch
+from typer.testing import CliRunner
+
+from dlcli.cli import app
+from dlcli.tts.corpus import read_corpus
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "sample_data" / "tts"
+runner = CliRunner()
+
+
+def invoke(*args, input=None):
+    return runner.invoke(app, [str(a) for a in args], input=input)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A tiny proposed model trained for a few steps (the embedding cache ships with the sample corpus)."""
+    root = tmp_path_factory.mktemp("tts")
+    corpus = root / "corpus"
+    shutil.copytree(SAMPLE, corpus)
+    run = root / "run"
+    result = invoke("tts", "train", corpus, "--out", run, "--preset", "tiny", "--max-steps", "2", "--epochs", "1")
+    assert result.exit_code == 0, result.output
+    return corpus, run
+
+
+def test_train_writes_checkpoints_plots_and_resumes(tiny_run):
+    corpus, run = tiny_run
+    assert (run / "last.pt").is_file() and (run / "best.pt").is_file() and (run / "config.yaml").is_file()
+    assert list((run / "plots").glob("validation-*.png"))
+    again = invoke("tts", "train", corpus, "--out", run, "--preset", "tiny")
+    assert again.exit_code == 2 and "--resume" in again.output
+    resumed = invoke(
+        "tts", "train", corpus, "--out", run, "--preset", "tiny", "--max-steps", "3", "--epochs", "1", "--resume"
+    )
+    assert resumed.exit_code == 0, resumed.output
+    assert torch.load(run / "last.pt", weights_only=True)["metrics"]["step"] == 3
+
+
+def test_synth_one_utterance_is_deterministic(tiny_run, tmp_path):
+    _, run = tiny_run
+    first, second = tmp_path / "a.wav", tmp_path / "b.wav"
+    for out in (first, second):
+        result = invoke(
+            "tts", "synth", "Hello world.", "--model", run, "--out", out, "--seed", "3", "--iterations", "4"
+        )
+        assert result.exit_code == 0, result.output
+    audio, rate = soundfile.read(first)
+    assert rate == 16000 and len(audio) > 0
+    assert first.read_bytes() == second.read_bytes()
+
+
+def test_synth_voices_sample_mix_and_prosody_scale(tiny_run, tmp_path):
+    _, run = tiny_run
+    for i, options in enumerate(
+        (["--speaker", "flite-rms", "--prosody-scale", "0"], ["--sample-speaker"], ["--mix", "0:2:0.3"])
+    ):
+        out = tmp_path / f"{i}.wav"
+        result = invoke("tts", "synth", "Is it?", "--model", run, "--out", out, "--iterations", "2", *options)
+        assert result.exit_code == 0, (options, result.output)
+        assert out.is_file()
+
+
+def test_synth_errors_are_one_clear_line(tiny_run, tmp_path):
+    _, run = tiny_run
+    empty = invoke("tts", "synth", "   ", "--model", run, "--out", tmp_path / "x.wav")
+    assert empty.exit_code == 3 and "empty text" in empty.output
+    unknown = invoke("tts", "synth", "hi", "--model", run, "--speaker", "nobody", "--out", tmp_path / "x.wav")
+    assert unknown.exit_code == 3 and "unknown speaker 'nobody'" in unknown.output
+    ambiguous = invoke("tts", "synth", "hi", "--model", run, "--speaker", "espeak-en", "--out", tmp_path / "x.wav")
+    assert ambiguous.exit_code == 3 and "'espeak-en' is ambiguous: it starts 2 voices" in ambiguous.output
+    bad_mix = invoke("tts", "synth", "hi", "--model", run, "--mix", "0:1", "--out", tmp_path / "x.wav")
+    assert bad_mix.exit_code == 2 and "A:B:WEIGHT" in bad_mix.output
+    assert not (tmp_path / "x.wav").exists()
+    other = tmp_path / "other.pt"
+    torch.save({"format": "dlcli-checkpoint", "format_version": 1, "task": "kws"}, other)
+    wrong = invoke("tts", "synth", "hi", "--model", other, "--out", tmp_path / "x.wav")
+    assert wrong.exit_code == 4 and "'kws' checkpoint" in wrong.output
+
+
+def test_synth_batch_from_json_lines_skips_and_reports_bad_items(tiny_run, tmp_path):
+    _, run = tiny_run
+    lines = [
+        json.dumps({"text": "One two.", "speaker": "0", "output_file": str(tmp_path / "one.wav")}),
+        json.dumps({"text": "", "output_file": str(tmp_path / "empty.wav")}),
+        "{not json",
+        json.dumps({"text": "Three.", "speaker": "ghost", "output_file": str(tmp_path / "ghost.wav")}),
+        "A plain line of text.",
+    ]
+    result = invoke(
+        "tts",
+        "synth",
+        "--stdin",
+        "--model",
+        run,
+        "--out",
+        tmp_path / "line.wav",
+        "--iterations",
+        "2",
+        "--json",
+        input="\n".join(lines),
+    )
+    assert result.exit_code == 5, result.output
+    assert (tmp_path / "one.wav").is_file() and (tmp_path / "line-0005.wav").is_file()
+    assert not (tmp_path / "empty.wav").exists() and not (tmp_path / "ghost.wav").exists()
+    assert "3 of 5 utterances skipped" in result.output
+
+
+def test_speakers_lists_the_voices(tiny_run):
+    _, run = tiny_run
+    result = invoke("tts", "speakers", "--model", run, "--json")
+    rows = json.loads(result.output)
+    assert [row["name"] for row in rows] == sorted({u.speaker for u in read_corpus(SAMPLE)[0]})
+    assert all(row["utterances"] == 6 for row in rows)
+
+
+def test_corpus_reader_accepts_ljspeech_and_reports_bad_lines(tmp_path):
+    (tmp_path / "wavs").mkdir()
+    shutil.copy(next(SAMPLE.glob("wavs/*/*.flac")), tmp_path / "wavs" / "LJ001-0001.wav")
+    (tmp_path / "metadata.csv").write_text(
+        "LJ001-0001|Printing, in the only sense|Printing, in the only sense\nLJ001-0002|missing audio\n"
+    )
+    utterances, problems = read_corpus(tmp_path)
+    assert len(utterances) == 1 and utterances[0].speaker == tmp_path.name
+    assert len(problems) == 1 and "no such audio file" in problems[0]
+
+
+def test_default_model_speaks_hello_world(tmp_path):
+    out = tmp_path / "hello.wav"
+    result = invoke("tts", "synth", "Hello world", "--out", out)
+    assert result.exit_code == 0, result.output
+    audio, rate = soundfile.read(out)
+    assert rate == 16000 and 0.4 < len(audio) / rate < 4.0
+
+
+@pytest.mark.slow
+def test_evaluate_writes_every_table(tiny_run, tmp_path):
+    pytest.importorskip("pocketsphinx")
+    pytest.importorskip("resemblyzer")
+    corpus, run = tiny_run
+    out = tmp_path / "evaluation"
+    result = invoke(
+        "tts", "evaluate", run, "--baseline", run, "--corpus", corpus, "--out", out, "--sentences", "1",
+        "--speakers", "3", "--prosody-pairs", "2", "--prosody-seeds", "2", "--interpolation-speakers", "3",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    results = json.loads((out / "results.json").read_text())
+    assert set(results) >= {"intelligibility", "distinctiveness", "prosody", "interpolation"}
+    assert set(results["intelligibility"]) == {"corpus", "proposed", "baseline"}
+    assert results["interpolation"]["proposed"]["pairs"] == 3
+    assert "false acceptance" in (out / "report.md").read_text()
+
+
+def test_synthesis_threads_default_to_one_unless_asked(monkeypatch):
+    from dlcli.tts.synth import set_synthesis_threads
+
+    monkeypatch.delenv("DLCLI_THREADS", raising=False)
+    assert set_synthesis_threads() == 1
+    monkeypatch.setenv("DLCLI_THREADS", "2")
+    assert set_synthesis_threads() == 2
+    assert set_synthesis_threads(1) == 1  # the option wins over the environment
