@@ -67,7 +67,9 @@ class KwsClassifier:
         return task_examples(corpus, get_task(extra.get("task") or "35-words"), self.labels, split)
 
     def logits(self, inputs: Tensor) -> Tensor:
-        return self.model(inputs.to(self.device, torch.float32))
+        self.model.eval()  # batch statistics and dropout of training must not leak into scores
+        with torch.no_grad():
+            return self.model(inputs.to(self.device, torch.float32))
 
     def save(
         self, path: str | Path, *, metrics: dict[str, Any] | None = None, extra: dict[str, Any] | None = None

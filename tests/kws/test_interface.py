@@ -24,8 +24,10 @@ def test_kws_checkpoints_open_through_the_classifier_interface(trained_run, samp
     all_paths, _ = classifier.labelled_inputs(sample_corpus)
     assert len(all_paths) == 280
 
+    classifier.model.train()  # as a distillation student leaves it: scores must still be eval-mode, gradient-free
     logits = classifier.logits(inputs)
-    assert logits.shape == (2, len(classifier.labels)) and logits.requires_grad  # a student can train on it
+    assert logits.shape == (2, len(classifier.labels)) and not logits.requires_grad
+    assert not classifier.model.training and torch.equal(classifier.logits(inputs), logits)
 
     # save new weights: an ordinary kws checkpoint the kws commands read
     with torch.no_grad():
