@@ -99,6 +99,17 @@ def save_checkpoint(checkpoint: Mapping[str, Any], path: str | Path) -> Path:
     return path
 
 
+def _foreign_kind(path: Path) -> str | None:
+    """What a file that is not a zip archive looks like ("text file", ...); None for zip or empty files."""
+    with path.open("rb") as handle:
+        head = handle.read(512)
+    if not head or head.startswith(b"PK\x03\x04"):
+        return None
+    if head.startswith((b"RIFF", b"fLaC", b"OggS", b"ID3")):
+        return "sound file"
+    return "binary file" if b"\x00" in head else "text file"
+
+
 def load_checkpoint(
     path: str | Path, task: str | Iterable[str] | None = None, *, map_location: str | torch.device = "cpu"
 ) -> dict:
@@ -115,6 +126,9 @@ def load_checkpoint(
             if (path / name).is_file():
                 return load_checkpoint(path / name, task, map_location=map_location)
         raise CheckpointError("a folder without best.pt or last.pt", path=path)
+    kind = _foreign_kind(path)
+    if kind:  # torch has written zip archives since 1.6: text, audio or a legacy pickle is not a checkpoint
+        raise CheckpointError(f"not a checkpoint but a {kind}", path=path)
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:

@@ -177,6 +177,10 @@ def test_corrupted_truncated_foreign_and_wrong_task_checkpoints_fail_clearly(tmp
     garbage.write_bytes(os.urandom(1000))
     with pytest.raises(CheckpointError, match=r"garbage\.pt"):
         load_checkpoint(garbage)
+    table = tmp_path / "sales.csv"
+    table.write_text("date,store_nbr,item_nbr,unit_sales\n2017-01-01,1,1,3\n")
+    with pytest.raises(CheckpointError, match=r"sales\.csv: not a checkpoint but a text file"):
+        load_checkpoint(table)
     foreign = tmp_path / "foreign.pt"
     torch.save({"weights": torch.zeros(2)}, foreign)
     with pytest.raises(CheckpointError, match="not a dlcli checkpoint"):
