@@ -13,6 +13,8 @@ SHARED=${SHARED:-../shared/data}
 NOISE=$SHARED/speech-commands-background-noise
 RESUME=${RESUME:+--resume}
 EPOCHS_SMALL=${EPOCHS_SMALL:-6}
+EPOCHS_DIGITS=${EPOCHS_DIGITS:-10}
+EPOCHS_TUNE=${EPOCHS_TUNE:-5}
 
 case "${1:-}" in
 corpus) # 300 voices x 35 words, speaker-disjoint 240/30/30
@@ -41,15 +43,15 @@ xception) # Xception-1d within a bounded CPU budget: 35 words, 3200 training cli
 digits) # synthetic -> real: 4 real speakers to train, the other 2 to test
   ${PYTHON:-python3} recipes/kws/fsdd_layout.py $SHARED/free-spoken-digit/recordings $OUT/fsdd --test-speakers lucas,theo
   nice $DLCLI -q kws train $CORPUS --out $OUT/digits-synthetic --model small --task digits \
-    --background $NOISE --epochs 10 ${RESUME:---overwrite}
+    --background $NOISE --epochs $EPOCHS_DIGITS ${RESUME:---overwrite}
   nice $DLCLI -q kws train $OUT/fsdd --out $OUT/digits-real --model small --task digits \
-    --background $NOISE --epochs 10 ${RESUME:---overwrite}
+    --background $NOISE --epochs $EPOCHS_DIGITS ${RESUME:---overwrite}
   nice $DLCLI -q kws train $OUT/fsdd --out $OUT/digits-synthetic-then-real --model small --task digits \
-    --background $NOISE --epochs 5 --init $OUT/digits-synthetic/best.pt ${RESUME:---overwrite}
+    --background $NOISE --epochs $EPOCHS_TUNE --init $OUT/digits-synthetic/best.pt ${RESUME:---overwrite}
   for run in digits-synthetic digits-real digits-synthetic-then-real; do
-    $DLCLI -q kws evaluate $OUT/$run $OUT/fsdd --json > $OUT/$run/test-real.json
+    $DLCLI -q kws evaluate $OUT/$run $OUT/fsdd --negatives $NOISE --json > $OUT/$run/test-real.json
   done
-  $DLCLI -q kws evaluate $OUT/digits-synthetic $CORPUS --json > $OUT/digits-synthetic/test-synthetic.json
+  $DLCLI -q kws evaluate $OUT/digits-synthetic $CORPUS --negatives $NOISE --json > $OUT/digits-synthetic/test-synthetic.json
   ;;
 speed) # clips/s on this machine: torch vs ONNX Runtime, end-to-end infer vs the model alone
   for run in small-relu-35-words x1d-relu-35-words; do

@@ -94,6 +94,8 @@ def test_export_onnx_matches_torch_and_runs_in_evaluate(trained_run, sample_corp
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["max_abs_diff"] < 1e-4
+    assert report["onnx_bytes"] == onnx_path.stat().st_size
+    assert report["onnx_int8_bytes"] == (tmp_path / "kws-int8.onnx").stat().st_size
     torch_model, onnx_model = load_predictor(trained_run, device="cpu"), load_predictor(onnx_path)
     clips = np.random.default_rng(0).standard_normal((5, 16000)).astype(np.float32)
     assert np.abs(torch_model.logits(clips) - onnx_model.logits(clips)).max() < 1e-4
