@@ -58,10 +58,10 @@ speed) # clips/s on this machine (2 threads): torch vs ONNX Runtime, end-to-end 
   [[ -f $OUT/x1d-relu-35-words/best.pt ]] || $DLCLI -q kws train $CORPUS --out $OUT/x1d-relu-35-words \
     --task 35-words --epochs 1 --max-train-clips 32 --max-validation-clips 32 --augment none --overwrite
   for run in small-relu-35-words x1d-relu-35-words; do
-    clips=512; [[ $run == x1d* ]] && clips=64
+    clips=512 rounds=9; [[ $run == x1d* ]] && clips=64 rounds=3
     # the real digit recordings: 8 kHz FLAC of assorted lengths, so decoding and resampling are part of the work
     OMP_NUM_THREADS=${SPEED_THREADS:-2} $DLCLI -q kws bench $OUT/$run --folder $OUT/fsdd --clips $clips \
-      --batch-size 32 --json > $OUT/$run/speed.json
+      --rounds $rounds --batch-size 32 --json > $OUT/$run/speed.json
   done
   ;;
 *)
