@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Keyword-spotting benchmarks of docs/BENCHMARKS.md, stage by stage:
-#   recipes/kws/benchmark.sh corpus | small ACTIVATION | xception ACTIVATION | digits | speed
+#   recipes/kws/benchmark.sh corpus | small ACTIVATION | xception ACTIVATION | digits | speed | export
 # Runs go to runs/bench/ (resumable: a stage that stopped continues with the same command and RESUME=1).
 # On a shared CPU machine one thread per process is fastest: OMP_NUM_THREADS=1 (the default here).
 set -euo pipefail
@@ -64,8 +64,14 @@ speed) # clips/s on this machine (2 threads): torch vs ONNX Runtime, end-to-end 
       --rounds $rounds --batch-size 32 --json > $OUT/$run/speed.json
   done
   ;;
+export) # ONNX and int8 exports with the accuracy and speed of each (after small relu and digits)
+  $DLCLI -q kws export $OUT/small-relu-35-words --onnx $OUT/small-relu-35-words/model.onnx --int8 \
+    --data $CORPUS --json > $OUT/small-relu-35-words/export.json
+  $DLCLI -q kws export $OUT/digits-synthetic-then-real --onnx $OUT/digits-synthetic-then-real/model.onnx --int8 \
+    --data $OUT/fsdd --json > $OUT/digits-synthetic-then-real/export.json
+  ;;
 *)
-  echo "usage: $0 corpus | small ACTIVATION | xception ACTIVATION | digits | speed" >&2
+  echo "usage: $0 corpus | small ACTIVATION | xception ACTIVATION | digits | speed | export" >&2
   exit 2
   ;;
 esac
