@@ -129,7 +129,7 @@ def list_audio_files(paths: str | Path | Iterable[str | Path], *, recursive: boo
     if isinstance(paths, (str, Path)):
         paths = [paths]
     found: list[Path] = []
-    seen: set[Path] = set()
+    seen: set[tuple[int, int]] = set()
     for entry in map(Path, paths):
         if entry.is_file():
             candidates = [entry]
@@ -145,7 +145,8 @@ def list_audio_files(paths: str | Path | Iterable[str | Path], *, recursive: boo
         else:
             raise InputError("no such file or folder", path=entry)
         for candidate in candidates:
-            key = candidate.resolve()
+            info = candidate.stat()  # the same file by another path (or link) has the same device and inode
+            key = (info.st_dev, info.st_ino)
             if key not in seen:
                 seen.add(key)
                 found.append(candidate)

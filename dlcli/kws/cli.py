@@ -314,6 +314,7 @@ def export(
     from dlcli.kws.export import export_onnx, quantize_int8, throughput
     from dlcli.kws.predictor import load_predictor
 
+    _threads()
     report = export_onnx(model, onnx)
     files = {"torch": model, "onnx": onnx}
     if int8:

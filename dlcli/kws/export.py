@@ -74,7 +74,7 @@ def export_onnx(checkpoint_path: str | Path, destination: str | Path, *, batch: 
     with torch.inference_mode():
         expected = model(example).numpy()
     difference = float(np.abs(exported.logits(example.numpy()) - expected).max())
-    return {"onnx": str(destination), "max_abs_diff": difference, "bytes": destination.stat().st_size}
+    return {"onnx": str(destination), "max_abs_diff": difference, "onnx_bytes": destination.stat().st_size}
 
 
 @contextlib.contextmanager
@@ -109,7 +109,7 @@ def quantize_int8(source: str | Path, destination: str | Path) -> dict:
         graph = onnx.load(str(temporary))
         onnx.helper.set_model_props(graph, metadata)
         onnx.save(graph, str(temporary))
-    return {"onnx_int8": str(destination), "bytes": destination.stat().st_size}
+    return {"onnx_int8": str(destination), "onnx_int8_bytes": destination.stat().st_size}
 
 
 def throughput(predictor, clips: int = 256, batch_size: int = 32, seconds: float = 0.0) -> float:

@@ -1,7 +1,7 @@
 """Scoring audio: one label per file, or keyword detections with timestamps in long recordings.
 
-File mode decodes the next batch in threads while the model scores the current one, so
-decoding and resampling hide behind the model. Stream mode slides a one-second window
+File mode decodes the next batches in a background thread while the model scores the
+current one, so decoding and resampling hide behind the model where a core is free. Stream mode slides a one-second window
 over each recording, smooths the class probabilities over a few windows, and reports a
 keyword when its smoothed score crosses the threshold, at the window where it peaks,
 then stays quiet for the refractory time (one spoken word, one detection).
@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -53,35 +54,52 @@ class ScoreResult:
 # ----------------------------------------------------------------------------- file mode
 
 
-def _load_batch(paths: Sequence[Path], rate: int, samples: int, pool: ThreadPoolExecutor, strict: bool):
-    def one(path: Path):
+def _load_batch(paths: Sequence[Path], rate: int, samples: int, strict: bool):
+    """Decode one batch: (clips, indices of the readable files, failures, files longer than 1.5 clips)."""
+    clips, good, failures, long = [], [], [], 0
+    for index, path in enumerate(paths):
         try:
             audio, _ = load_audio(path, rate)
-            return fit_length(audio, samples), None, len(audio) > 1.5 * samples
         except AudioError as error:
             if strict:
                 raise
-            return None, error.message, False
-
-    results = list(pool.map(one, paths))
-    good = [i for i, (audio, _, _) in enumerate(results) if audio is not None]
-    batch = np.stack([results[i][0] for i in good]) if good else np.zeros((0, samples), np.float32)
-    failures = [(paths[i], reason) for i, (audio, reason, _) in enumerate(results) if audio is None]
-    return batch, good, failures, sum(long for *_, long in results)
+            failures.append((path, error.message))
+            continue
+        clips.append(fit_length(audio, samples))
+        good.append(index)
+        long += len(audio) > 1.5 * samples
+    batch = np.stack(clips) if clips else np.zeros((0, samples), np.float32)
+    return batch, good, failures, long
 
 
 def iterate_batches(
-    paths: Sequence[Path], rate: int, samples: int, batch_size: int, *, strict: bool = False, threads: int = 2
+    paths: Sequence[Path], rate: int, samples: int, batch_size: int, *, strict: bool = False, ahead: int = 2
 ) -> Iterator[tuple[np.ndarray, list[Path], list[tuple[Path, str]], int]]:
-    """(clips, their paths, failures, files longer than 1.5 clips) per batch; the next batch decodes meanwhile."""
+    """(clips, their paths, failures, files longer than 1.5 clips) per batch, in the order of ``paths``.
+
+    One background thread decodes up to ``ahead`` batches in advance while the caller scores
+    the current one (libsndfile and soxr release the GIL, so the two overlap on a free core).
+    One thread, not a pool: on a machine with few cores more decoders only compete with the model.
+    With ``strict`` the first unreadable file's AudioError comes out of the batch that holds it.
+    """
     chunks = [paths[i : i + batch_size] for i in range(0, len(paths), batch_size)]
-    with ThreadPoolExecutor(threads) as pool, ThreadPoolExecutor(1) as ahead:
-        pending = ahead.submit(_load_batch, chunks[0], rate, samples, pool, strict) if chunks else None
-        for index in range(len(chunks)):
-            batch, good, failures, long = pending.result()
-            if index + 1 < len(chunks):
-                pending = ahead.submit(_load_batch, chunks[index + 1], rate, samples, pool, strict)
-            yield batch, [chunks[index][i] for i in good], failures, long
+    decoder = ThreadPoolExecutor(1, thread_name_prefix="kws-decode")
+    pending: deque = deque()
+
+    def collect():
+        chunk, future = pending.popleft()
+        batch, good, failures, long = future.result()
+        return batch, [chunk[i] for i in good], failures, long
+
+    try:
+        for chunk in chunks:
+            pending.append((chunk, decoder.submit(_load_batch, chunk, rate, samples, strict)))
+            if len(pending) > ahead:
+                yield collect()
+        while pending:
+            yield collect()
+    finally:
+        decoder.shutdown(wait=True, cancel_futures=True)
 
 
 def _header(top_k: int) -> list[str]:

@@ -41,9 +41,11 @@ class SeparableConv1d(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.depthwise(x)
-        if torch.jit.is_tracing():  # export the 1x1 convolution as MatMul: int8 quantisation makes it fast
-            weight = self.pointwise.weight.squeeze(-1)  # (C_out, C_in)
-            return torch.matmul(weight, x) + self.pointwise.bias[:, None]
+        if torch.jit.is_tracing():
+            # export the 1x1 convolution as a MatMul whose second input is the weight, the form
+            # onnxruntime's dynamic quantiser turns into an int8 MatMulInteger (a constant first input stays float)
+            weight = self.pointwise.weight.squeeze(-1).t()  # (C_in, C_out)
+            return (torch.matmul(x.transpose(1, 2), weight) + self.pointwise.bias).transpose(1, 2)
         return self.pointwise(x)
 
 

@@ -7,6 +7,7 @@ Both carry what inference needs (labels, sample rate, clip length, the task), so
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,12 +88,22 @@ def _checkpoint_predictor(path: Path, device: str) -> Predictor:
     return predictor
 
 
+def _thread_setting() -> int | None:
+    """DLCLI_THREADS or OMP_NUM_THREADS, which torch honours too: ONNX Runtime otherwise takes every core."""
+    for name in ("DLCLI_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(name, "")
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return None
+
+
 def onnx_session(path: str | Path, threads: int | None = None):
     try:
         import onnxruntime
     except ImportError:
         raise CheckpointError("ONNX models need onnxruntime: pip install 'dlcli[onnx]'", path=path) from None
     options = onnxruntime.SessionOptions()
+    threads = threads or _thread_setting()
     if threads:
         options.intra_op_num_threads = threads
     options.log_severity_level = 3

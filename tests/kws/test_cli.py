@@ -94,10 +94,20 @@ def test_export_onnx_matches_torch_and_runs_in_evaluate(trained_run, sample_corp
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["max_abs_diff"] < 1e-4
+    assert report["onnx_bytes"] == onnx_path.stat().st_size
+    assert report["onnx_int8_bytes"] == (tmp_path / "kws-int8.onnx").stat().st_size
     torch_model, onnx_model = load_predictor(trained_run, device="cpu"), load_predictor(onnx_path)
     clips = np.random.default_rng(0).standard_normal((5, 16000)).astype(np.float32)
     assert np.abs(torch_model.logits(clips) - onnx_model.logits(clips)).max() < 1e-4
     assert onnx_model.labels == torch_model.labels and onnx_model.task == "12-class"
+    import onnx
+
+    from dlcli.kws.model import SeparableConv1d
+
+    operators = [node.op_type for node in onnx.load(str(tmp_path / "kws-int8.onnx")).graph.node]
+    pointwise = sum(isinstance(m, SeparableConv1d) for m in torch_model.model.modules())
+    assert pointwise > 0 and operators.count("MatMulInteger") == pointwise + 1  # + the classifier
+    assert operators.count("MatMul") == 1  # only the mel filterbank stays float (power spectra need the range)
     int8 = load_predictor(tmp_path / "kws-int8.onnx")
     assert int8.logits(clips).shape == (5, len(torch_model.labels))
     evaluated = invoke("evaluate", onnx_path, sample_corpus, "--json", "--out", tmp_path)

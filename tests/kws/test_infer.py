@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from dlcli.audio import save_audio
-from dlcli.kws.infer import StreamConfig, detect, false_accepts, stream_file
+from dlcli.errors import AudioError
+from dlcli.kws.infer import StreamConfig, detect, false_accepts, iterate_batches, stream_file
 from dlcli.kws.predictor import Predictor
 
 
@@ -51,3 +52,23 @@ def test_stream_reports_timestamps_of_each_word(tmp_path):
     report = false_accepts(loudness_predictor(), [path, quiet], config)
     assert report["false_accepts"] == 2 and report["hours"] == pytest.approx(36 / 3600, abs=1e-4)
     assert report["false_accepts_per_hour"] == pytest.approx(200.0, rel=0.02)
+
+
+def test_batches_keep_file_order_and_report_unreadable_files(tmp_path):
+    paths = []
+    for index in range(11):
+        path = tmp_path / f"{index:02d}.wav"
+        if index in (3, 7):
+            path.write_bytes(b"not audio")
+        else:
+            save_audio(path, np.full(8000, index / 100, np.float32), 8000)  # half a second at 8 kHz
+        paths.append(path)
+    batches = list(iterate_batches(paths, 16000, 16000, batch_size=2, ahead=2))
+    assert len(batches) == 6
+    names = [path for _, good, _, _ in batches for path in good]
+    assert names == [p for i, p in enumerate(paths) if i not in (3, 7)]
+    levels = np.concatenate([clips[:, 8000] for clips, *_ in batches])  # centre of each padded clip
+    assert levels == pytest.approx([int(p.stem) / 100 for p in names], abs=1e-3)
+    assert [path for _, _, failures, _ in batches for path, _ in failures] == [paths[3], paths[7]]
+    with pytest.raises(AudioError):
+        list(iterate_batches(paths, 16000, 16000, batch_size=2, strict=True))
