@@ -42,6 +42,16 @@ def summary_rows(report: dict) -> list[dict]:
     return rows
 
 
+def short_names(paths: list[str]) -> list[str]:
+    """The fewest trailing path parts that tell the files apart (``teacher-a/best.pt``, not ``best.pt``)."""
+    parts = [Path(path).parts for path in paths]
+    for depth in range(1, max(len(p) for p in parts) + 1):
+        names = ["/".join(p[-depth:]) for p in parts]
+        if len(set(names)) == len(names):
+            return names
+    return [str(path) for path in paths]
+
+
 def markdown(report: dict) -> str:
     student = next(m for m in report["models"] if m["role"] == "student")
     split = "test" if student["test"] else "dev"
@@ -57,10 +67,11 @@ def markdown(report: dict) -> str:
         "| model | role | T | top-1 | top-5 |",
         "|---|---|---:|---:|---:|",
     ]
-    for model in report["models"]:
+    names = short_names([model["checkpoint"] for model in report["models"]])
+    for model, name in zip(report["models"], names):
         scores = model[split]
         lines.append(
-            f"| {Path(model['checkpoint']).name} | {model['role']} | {model['temperature']:.3f} | "
+            f"| {name} | {model['role']} | {model['temperature']:.3f} | "
             f"{100 * scores['top1']:.2f} | {100 * scores['top5']:.2f} |"
         )
     lines += [
