@@ -310,7 +310,7 @@ def predict(
     data: Annotated[Path, typer.Argument(help="The data to forecast from (same format as in training).")],
     out: Annotated[Path, _option("Forecast file: .parquet or .csv (written atomically).", "--out", "-o")],
     horizon: Annotated[Optional[int], _option("Periods to forecast (default: the model's horizon).")] = None,
-    batch_size: Annotated[int, _option("Series per forward pass.")] = 4096,
+    batch_size: Annotated[Optional[int], _option("Series per forward pass (default 64 on CPU, 4096 on a GPU).")] = None,
     cache_dir: CacheOpt = None,
     log_file: Annotated[Optional[Path], _option("Also append timestamped log records to this file (cron).")] = None,
     as_json: JsonOpt = False,
@@ -339,7 +339,7 @@ def evaluate(
         str, _option("Comma-separated: random, average, seasonal-naive, lightgbm (or none).")
     ] = "random,average,seasonal-naive,lightgbm",  # fmt: skip
     test_periods: Annotated[Optional[int], _option("Test periods (default: the first model's split).")] = None,
-    batch_size: Annotated[int, _option("Series per forward pass.")] = 4096,
+    batch_size: Annotated[Optional[int], _option("Series per forward pass (default 64 on CPU, 4096 on a GPU).")] = None,
     cache_dir: CacheOpt = None,
     as_json: JsonOpt = False,
 ) -> None:

@@ -66,7 +66,7 @@ def evaluate(
     *,
     baselines: tuple[str, ...] | list[str] = BASELINES,
     test_periods: int | None = None,
-    batch_size: int = 4096,
+    batch_size: int | None = None,
     cache_dir: str | None = None,
     seed: int = 0,
 ) -> dict:

@@ -114,6 +114,7 @@ class ForecastModelConfig:
     decoder_features: int = 0
     static_fields: list[str] = field(default_factory=list)
     static_sizes: list[int] = field(default_factory=list)
+    static_dims: list[int] = field(default_factory=list)  # embedding widths; a warm start keeps yesterday's
     horizon: int = 16
 
     def __post_init__(self) -> None:
@@ -136,6 +137,8 @@ class ForecastModelConfig:
         return DEFAULT_HISTORY[self.kind] if self.history is None else self.history
 
     def embedding_dim(self, field_name: str, identity: bool) -> int:
+        if self.static_dims:
+            return self.static_dims[self.static_fields.index(field_name)]
         wanted = self.embedding_dims.get(field_name, self.identity_embedding if identity else self.default_embedding)
         size = self.static_sizes[self.static_fields.index(field_name)]
         return max(2, min(wanted, size + 1))

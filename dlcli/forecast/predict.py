@@ -32,6 +32,17 @@ from dlcli.train.device import configure_threads
 
 log = logging.getLogger("dlcli.forecast")
 
+# Default series per forward pass. On CPU, batches stay small enough that the LSTM's gates
+# ([B, history, 4 x hidden] floats, ~26 MB at history 200) fall under glibc's mmap threshold:
+# each pass then reuses heap memory instead of mapping and zeroing fresh pages, and larger
+# batches do not make the recurrent steps faster. ~200k series, history 200, one core:
+# 97 s at 4,096 (21 s of it in the kernel), 58 s at 64.
+BATCH_SIZE = {"cpu": 64, "other": 4096}
+
+
+def default_batch_size(device: torch.device) -> int:
+    return BATCH_SIZE["cpu" if device.type == "cpu" else "other"]
+
 
 @dataclass
 class LoadedModel:
@@ -74,10 +85,11 @@ def forecast_log(
     series: np.ndarray,
     origin: int,
     *,
-    batch_size: int = 4096,
+    batch_size: int | None = None,
     description: str = "forecasting",
 ) -> np.ndarray:
-    """log1p forecasts [len(series), horizon] from ``origin``, clipped at 0, in batches."""
+    """log1p forecasts [len(series), horizon] from ``origin``, clipped at 0, in batches (default: per device)."""
+    batch_size = batch_size or default_batch_size(loaded.device)
     output = np.zeros((len(series), maker.horizon), np.float32)
     show = not runtime.quiet and len(series) > batch_size
     with progress(disable=not show, transient=True) as bar, torch.inference_mode():
@@ -113,7 +125,7 @@ def predict(
     out: str | Path,
     *,
     horizon: int | None = None,
-    batch_size: int = 4096,
+    batch_size: int | None = None,
     cache_dir: str | None = None,
 ) -> dict:
     """Forecast every series of ``data`` for ``horizon`` periods after its last observed period."""

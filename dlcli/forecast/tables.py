@@ -51,9 +51,30 @@ def scan_table(path: Path, schema: dict[str, pl.DataType], columns: list[str]) -
         raise InputError(f"missing column {quoted} (the file has: {', '.join(names)})", path=path)
     if path.suffix == ".parquet":
         lazy = pl.scan_parquet(path).select(columns)
-        return lazy.with_columns([pl.col(c).cast(schema[c], strict=False) for c in columns if c in schema])
+        stored = lazy.collect_schema()
+        return lazy.with_columns([_convert(c, stored[c], schema[c]) for c in columns if c in schema])
     full = {name: schema.get(name, pl.String) for name in names}
     return pl.scan_csv(path, schema=full, null_values=[""], try_parse_dates=False).select(columns)
+
+
+def _convert(name: str, stored: pl.DataType, wanted: pl.DataType) -> pl.Expr:
+    """Column ``name`` as ``wanted`` (values that do not convert become null).
+
+    Text to boolean is spelled out because polars cannot cast it: a parquet file converted
+    from train.csv by type inference stores ``onpromotion`` as text, since its first rows
+    are empty.
+    """
+    if wanted == pl.Boolean and stored == pl.String:
+        text = pl.col(name).str.strip_chars().str.to_lowercase()
+        return (
+            pl.when(text.is_in(["true", "1"]))
+            .then(True)
+            .when(text.is_in(["false", "0"]))
+            .then(False)
+            .otherwise(None)
+            .alias(name)
+        )
+    return pl.col(name).cast(wanted, strict=False)
 
 
 def collect(lazy: pl.LazyFrame, path: Path) -> pl.DataFrame:

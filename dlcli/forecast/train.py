@@ -200,7 +200,13 @@ def _build(panel: Panel, split: Split, config: ForecastConfig, init_from) -> tup
     layout = Layout(**features["layout"])
     vocab = merged_vocab(features["vocab"], training_vocab(panel, split.train_end))
     saved = dict(checkpoint["model_config"])
-    saved.update(static_sizes=[len(vocab[f]) for f in saved["static_fields"]])
+    # the embedding widths stay yesterday's: a width follows the vocabulary size while that is small,
+    # and today's new categories must not change the shape of the weights being carried over
+    yesterday = ForecastModelConfig(**saved)
+    saved.update(
+        static_sizes=[len(vocab[f]) for f in saved["static_fields"]],
+        static_dims=[yesterday.embedding_dim(f, f in layout.identity) for f in saved["static_fields"]],
+    )
     config.model = ForecastModelConfig(**saved)
     model = build_model(config.model, layout.identity)
     warm_start(model, checkpoint, Path(init_from))

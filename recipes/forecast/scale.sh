@@ -8,11 +8,13 @@ set -euo pipefail
 dir=${1:?usage: scale.sh DIR MODEL}
 model=${2:?usage: scale.sh DIR MODEL}
 items=${ITEMS:-5000}
-measure() { /usr/bin/time -f "wall %e s, peak RSS %M KB" "$@"; }
-[[ -f $dir/full/train.csv ]] || dlcli -q forecast synth-data "$dir/full" --scale full --items "$items" --seed 0
+# CPU time beside wall time, and the load average before each step: on a shared machine the wall time
+# alone says little.
+measure() { uptime; /usr/bin/time -f "wall %e s, user %U s, sys %S s, peak RSS %M KB" "$@"; }
+[[ -f $dir/full/train.csv ]] || measure dlcli -q forecast synth-data "$dir/full" --scale full --items "$items" --seed 0
 measure dlcli forecast prepare "$dir/full" --cache-dir "$dir/cache-csv"
 mkdir -p "$dir/full-parquet" && cp "$dir"/full/{items,stores,oil,holidays_events,transactions,test}.csv "$dir/full-parquet/"
-[[ -f $dir/full-parquet/train.parquet ]] || python -c "import polars as pl, sys; pl.scan_csv(sys.argv[1], schema_overrides={'date': pl.Date}).sink_parquet(sys.argv[2])" "$dir/full/train.csv" "$dir/full-parquet/train.parquet"
+[[ -f $dir/full-parquet/train.parquet ]] || measure python -c "import polars as pl, sys; pl.scan_csv(sys.argv[1], schema_overrides={'date': pl.Date}).sink_parquet(sys.argv[2])" "$dir/full/train.csv" "$dir/full-parquet/train.parquet"
 measure dlcli forecast prepare "$dir/full-parquet" --cache-dir "$dir/cache-parquet"
 # a model with this data's items and stores: one warm-start step from MODEL (weights barely move at lr 1e-9)
 dlcli -q --seed 0 forecast train "$dir/full" --cache-dir "$dir/cache-csv" --init-from "$model" --out "$dir/model" \

@@ -6,7 +6,7 @@ import polars as pl
 import torch
 
 from dlcli.files import FileLock
-from tests.forecast.conftest import SAMPLE, SAMPLE_LONG, invoke, write_config
+from tests.forecast.conftest import SAMPLE, SAMPLE_LONG, TINY, invoke, write_config
 
 
 def test_training_writes_a_run_that_predict_and_evaluate_use(trained, tmp_path):
@@ -87,6 +87,31 @@ def test_warm_start_keeps_yesterdays_weights_and_grows_embeddings(trained, tiny_
     torch.testing.assert_close(after[: before.shape[0]], before, atol=1e-6, rtol=0)
     torch.testing.assert_close(after[-1], before[0], atol=1e-6, rtol=0)  # a new item starts as "unknown"
     torch.testing.assert_close(warm["state_dict"]["head.0.weight"], old["state_dict"]["head.0.weight"], atol=1e-6, rtol=0)  # fmt: skip
+
+
+def test_warm_start_keeps_embedding_widths_when_a_small_vocabulary_grows(tmp_path):
+    # item embeddings as wide as the vocabulary (+1): a new item would widen them in a fresh model
+    config = write_config(tmp_path / "wide.yaml", model={**TINY["model"], "embedding_dims": {"item_nbr": 300}})
+    yesterday = tmp_path / "yesterday"
+    result = invoke("-q", "forecast", "train", SAMPLE, "--config", config, "--out", yesterday, "--steps-per-epoch", "1",
+                    "--valid-periods", "0")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = tmp_path / "today"
+    shutil.copytree(SAMPLE, data)
+    (data / "items.csv").write_text((SAMPLE / "items.csv").read_text() + "999,DAIRY,1160,1\n")
+    rows = pl.read_csv(data / "train.csv", infer_schema=False)
+    new = pl.DataFrame({"id": ["999999"], "date": ["2017-01-05"], "store_nbr": ["1"], "item_nbr": ["999"],
+                        "unit_sales": ["4.0"], "onpromotion": ["False"]})  # fmt: skip
+    pl.concat([rows, new]).write_csv(data / "train.csv")
+    out = tmp_path / "today-run"
+    result = invoke("-q", "forecast", "train", data, "--config", config, "--out", out, "--init-from", yesterday / "last.pt",
+                    "--lr", "1e-12", "--steps-per-epoch", "1", "--valid-periods", "0")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    old = torch.load(yesterday / "last.pt", weights_only=True)["state_dict"]["static.tables.1.weight"]
+    warm = torch.load(out / "last.pt", weights_only=True)["state_dict"]["static.tables.1.weight"]
+    assert warm.shape == (old.shape[0] + 1, old.shape[1])
+    result = invoke("-q", "forecast", "predict", out / "last.pt", data, "--out", tmp_path / "forecast.parquet")
+    assert result.exit_code == 0, result.output
 
 
 def test_long_format_weekly_end_to_end(tmp_path):

@@ -1,4 +1,5 @@
 import numpy as np
+import polars as pl
 import pytest
 
 from dlcli.errors import InputError
@@ -127,3 +128,16 @@ def test_large_arrays_are_cached_and_memory_mapped(favorita, tmp_path, monkeypat
     (favorita / "train.csv").write_text(TABLES["train.csv"].replace("7.0", "8.0"))
     changed = load_panel(favorita, config)
     assert changed.values[1, 3] == 8.0 and len(list((tmp_path / "cache").iterdir())) == 2
+
+
+def test_parquet_train_with_onpromotion_stored_as_text_reads_like_the_csv(favorita):
+    # type inference over the first rows of train.csv (all empty there) stores onpromotion as text
+    csv_panel = load_panel(favorita)
+    pl.read_csv(favorita / "train.csv", infer_schema_length=1, schema_overrides={"date": pl.Date}).write_parquet(
+        favorita / "train.parquet"
+    )
+    assert pl.read_parquet_schema(favorita / "train.parquet")["onpromotion"] == pl.String
+    (favorita / "train.csv").unlink()
+    panel = load_panel(favorita)
+    np.testing.assert_array_equal(panel.values, csv_panel.values)
+    np.testing.assert_array_equal(panel.series_known["onpromotion"], csv_panel.series_known["onpromotion"])
