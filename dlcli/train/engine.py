@@ -145,7 +145,11 @@ class _Accumulator:
         return {"sums": dict(self.sums), "counts": dict(self.counts)}
 
     def load(self, state: Mapping) -> None:
-        self.sums, self.counts, self._pending = dict(state["sums"]), dict(state["counts"]), {}
+        self.sums, self._pending = {key: float(total) for key, total in state["sums"].items()}, {}
+        if "counts" in state:
+            self.counts = {key: int(n) for key, n in state["counts"].items()}
+        else:  # checkpoints from before per-metric counts kept one example count shared by every metric
+            self.counts = dict.fromkeys(self.sums, int(state.get("count", 0)))
 
 
 class _GracefulInterrupt:
@@ -519,7 +523,10 @@ class Trainer:
                             f"{monitor} has not improved for {cfg.plateau_patience + 1} epochs: lr now {schedule.lr_at(global_step):.2e}"
                         )
                 record["best"] = improved
-                history.append(record)
+                if history and history[-1]["epoch"] == record["epoch"]:
+                    history[-1] = record  # a run stopped mid-epoch (max_steps) and resumed: the whole epoch supersedes
+                else:
+                    history.append(record)
                 self._write_record(record)
                 if improved or (val_data is None and epoch_done):
                     write_checkpoint(

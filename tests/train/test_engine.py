@@ -216,3 +216,23 @@ def test_bf16_autocast_on_gpu(tmp_path):
     trainer, data = _toy_setup(tmp_path, precision="auto", device="cuda", epochs=1)
     trainer.fit(data, data)
     assert trainer.precision in ("bf16", "fp16")
+
+
+def test_resume_reads_the_metric_sums_of_checkpoints_written_before_per_metric_counts(tmp_path):
+    trainer, data = _toy_setup(tmp_path, max_steps=2, checkpoint_every=1, log_every=100)
+    trainer.fit(data, data)
+    last = tmp_path / "run" / "last.pt"
+    checkpoint = torch.load(last, weights_only=True)
+    state = checkpoint["training_state"]["epoch_metrics"]
+    assert state["counts"]["loss"] == 32  # two steps of 16 examples, not yet averaged into an epoch
+    state["count"] = state.pop("counts")["loss"]  # the older layout: one count shared by every metric
+    save_checkpoint(checkpoint, last)
+
+    trainer, data = _toy_setup(tmp_path)
+    resumed = trainer.fit(data, data, resume=True)
+    straight, _ = _toy_setup(tmp_path / "straight")
+    uninterrupted = straight.fit(data, data)
+    assert resumed.steps == 8 and resumed.epochs == 2
+    # the first epoch's training means include the two steps taken before the resume
+    assert resumed.history[0]["train_loss"] == pytest.approx(uninterrupted.history[0]["train_loss"], rel=1e-6)
+    assert resumed.history[0]["train_accuracy"] == pytest.approx(uninterrupted.history[0]["train_accuracy"])
