@@ -34,6 +34,9 @@ LABEL = {
 
 
 def main(folders: list[str]) -> None:
+    missing = [f for f in folders if not (Path(f) / "metrics.json").is_file()]
+    if missing:
+        sys.exit(f"error: {missing[0]}: no metrics.json (not a `dlcli forecast evaluate` output folder)")
     tables = [json.loads((Path(f) / "metrics.json").read_text())["table"] for f in folders]
     oracle = np.mean([t["oracle"]["mean"]["rmsle"] for t in tables if "oracle" in t]) if tables else None
     print(f"| variant | P1 | P2 | P3 | mean RMSLE ({len(tables)} seeds) | gap to oracle | paper (real data) |")
