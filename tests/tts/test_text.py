@@ -39,7 +39,94 @@ def test_normalise_spells_out_numbers_money_times_and_abbreviations():
 
 def test_no_abbreviation_needs_a_number_and_ranges_are_not_negative():
     assert text.normalise("No. 7 said no.").tokens == ["number", "seven", "said", "no", "."]
-    assert text.normalise("3-4 or -5").tokens == ["three", "-", "four", "or", "minus", "five"]
+    assert text.normalise("3-4 or -5").tokens == ["three", "to", "four", "or", "minus", "five"]
+
+
+def spoken(source: str) -> str:
+    return " ".join(text.normalise(source).tokens)
+
+
+@pytest.mark.parametrize(
+    "source, words",
+    [
+        # a sentence-final word is not an abbreviation; weekdays and months only where a date says so
+        ("He sat.", "he sat ."),
+        ("We saw the sun.", "we saw the sun ."),
+        ("I saw the Sun.", "i saw the sun ."),
+        ("Sat. 5 May", "saturday five may"),
+        ("Mon, Jan 3", "monday , january three"),
+        ("Open Mon-Fri", "open monday to friday"),
+        ("See you on Sun.", "see you on sunday ."),
+        ("the 3rd of Jan.", "the third of january ."),
+        ("Jan went home", "jan went home"),
+        ("Dec. 2024", "december twenty twenty four"),
+        # titles before names, streets after them
+        ("Dr. Smith met Mr Brown", "doctor smith met mister brown"),
+        ("Visit St. Paul", "visit saint paul"),
+        ("Main St. is long", "main street is long"),
+        ("He lives on Elm Dr.", "he lives on elm drive ."),
+        ("on 5th Ave.", "on fifth avenue ."),
+        ("Acme Inc.", "acme incorporated ."),
+        ("e.g. this", "for example this"),
+    ],
+)
+def test_abbreviations_follow_the_context(source, words):
+    assert spoken(source) == words
+
+
+@pytest.mark.parametrize(
+    "source, words",
+    [
+        ("$1.5 million", "one point five million dollars"),
+        ("$2bn deal", "two billion dollars deal"),
+        ("$1.5", "one dollar fifty cents"),
+        ("$0.99", "ninety nine cents"),
+        ("$1", "one dollar"),
+        ("$1,000,000", "one million dollars"),
+        ("£1.50", "one pound fifty pence"),
+        ("€20", "twenty euros"),
+        ("5€", "five euros"),
+        ("costs $55, which", "costs fifty five dollars , which"),
+        ("In 2024, we", "in twenty twenty four , we"),
+        ("in 2005", "in two thousand five"),
+        ("the 1990s and 80s", "the nineteen nineties and eighties"),
+        ("1,234,567", "one million two hundred thirty four thousand five hundred sixty seven"),
+        ("3,4", "three , four"),
+        ("-3.5 and \u22124", "minus three point five and minus four"),
+        ("3.14", "three point one four"),
+        ("2.5%", "two point five percent"),
+        ("1st 2nd 21st 100th", "first second twenty first one hundredth"),
+        ("7:30", "seven thirty"),
+        ("7:05", "seven oh five"),
+        ("7:00", "seven o'clock"),
+        ("7:30pm", "seven thirty p m"),
+        ("at 7 p.m. The end", "at seven p m . the end"),
+        ("10am", "ten a m"),
+        ("20°C", "twenty degrees celsius"),
+        ("1/2 cup and 3/4", "one half cup and three quarters"),
+        ("24/7", "twenty four slash seven"),
+        ("5km at 60 mph", "five kilometers at sixty miles per hour"),
+        ("2000 km", "two thousand kilometers"),
+        ("won 3-2", "won three to two"),
+        ("B-52 and well-known", "b fifty two and well known"),
+    ],
+)
+def test_numbers_money_times_and_units_are_spelled_out(source, words):
+    assert spoken(source) == words
+
+
+@pytest.mark.parametrize(
+    "source, words", [("café", "cafe"), ("naïve Zoë", "naive zoe"), ("Straße", "strasse"), ("Ångström", "angstrom")]
+)
+def test_accents_are_folded_not_dropped(source, words):
+    result = text.normalise(source)
+    assert " ".join(result.tokens) == words and result.dropped == []
+
+
+def test_numbers_are_spelled_by_num2words():
+    assert text.year(2024) == "twenty twenty four"
+    assert text.cardinal(-12) == "minus twelve"
+    assert text.ordinal(1001) == "one thousand first"
 
 
 def test_unknown_characters_are_reported_not_fatal():
