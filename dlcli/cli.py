@@ -14,7 +14,7 @@ import traceback
 from typing import Annotated, Optional
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from dlcli import __version__
 from dlcli.errors import DlcliError, ExitCode
@@ -27,6 +27,42 @@ except ImportError:  # pragma: no cover - older typer on top of click
 
 # exceptions that carry their own exit code and message: let click handle them
 _PASS_THROUGH = (typer.Exit, typer.Abort, ClickException)
+
+
+def _literal_help_texts() -> None:
+    """Render help texts without Rich's emoji codes: Rich reads ':name:' as one, so the help of
+    ``--mix A:B:WEIGHT`` showed "A🅱WEIGHT". Installed when the first help screen is drawn, so commands
+    that print no help never import Rich."""
+    import inspect
+
+    from rich.text import Text
+    from typer import rich_utils
+
+    if getattr(rich_utils, "_dlcli_literal", False):
+        return
+    original = rich_utils._make_rich_text
+
+    def make_rich_text(*, text: str, style: str = "", markup_mode):
+        if markup_mode == rich_utils.MARKUP_MODE_RICH and not rich_utils._has_ansi_character(text):
+            return rich_utils.highlighter(Text.from_markup(inspect.cleandoc(text), style=style, emoji=False))
+        return original(text=text, style=style, markup_mode=markup_mode)
+
+    rich_utils._make_rich_text = make_rich_text
+    rich_utils._dlcli_literal = True
+
+
+def _with_literal_help(command_class) -> None:
+    format_help = command_class.format_help
+
+    def literal_format_help(self, ctx, formatter):
+        _literal_help_texts()
+        return format_help(self, ctx, formatter)
+
+    command_class.format_help = literal_format_help
+
+
+for _command_class in (TyperCommand, TyperGroup):  # every command and group of every sub-app
+    _with_literal_help(_command_class)
 
 
 def _say_error(message: str) -> None:
