@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -132,7 +131,15 @@ def synth(
 ) -> None:
     """Speak text with a voice of the model (one utterance, or a batch with the model loaded once)."""
     from dlcli.errors import PartialFailure, UsageError
-    from dlcli.tts.synth import Request, Synthesizer, Voice, read_requests, set_synthesis_threads, synthesize_batch
+    from dlcli.tts.synth import (
+        Request,
+        Synthesizer,
+        Voice,
+        read_requests,
+        read_text_lines,
+        set_synthesis_threads,
+        synthesize_batch,
+    )
 
     set_synthesis_threads(threads)
 
@@ -148,8 +155,8 @@ def synth(
     if text is not None:
         requests = [Request(text, out, voice, seed)]
     else:
-        lines = (input_file.read_text(encoding="utf-8") if input_file else sys.stdin.read()).splitlines()
-        requests = read_requests(lines, out, voice, seed)
+        lines = read_text_lines(input_file)
+        requests = read_requests(lines, out, voice, seed, source=input_file.name if input_file else "stdin")
         if not requests:
             raise UsageError("no lines to synthesise in the input")
     reports, problems = synthesize_batch(synthesizer, requests, prosody_scale=prosody_scale, quiet=runtime.quiet)
@@ -163,9 +170,10 @@ def synth(
                 f"{report['output_file']}  {report['seconds_audio']:.2f} s audio  real-time factor {report['rtf']:.3f}"
             )
     for problem in problems:
-        typer.secho(f"skipped item {problem.item}: {problem}", fg=typer.colors.YELLOW, err=True)
+        typer.secho(f"skipped {problem.item}: {problem}", fg=typer.colors.YELLOW, err=True)
     if problems:
-        raise PartialFailure(f"{len(problems)} of {len(requests)} utterances skipped; the rest were written")
+        written = "the rest were written" if reports else "nothing was written"
+        raise PartialFailure(f"{len(problems)} of {len(requests)} utterances skipped; {written}")
 
 
 @app.command()

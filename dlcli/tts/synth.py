@@ -65,6 +65,8 @@ class Request:
     output: Path
     voice: Voice = field(default_factory=Voice)
     seed: int = 0
+    where: str = ""  # where it came from, for reports: "texts.jsonl line 7"
+    error: str | None = None  # why it cannot be synthesised (a malformed line): skipped and reported
 
 
 class Synthesizer:
@@ -200,44 +202,114 @@ class Synthesizer:
         return np.concatenate(pieces[:-1]).astype(np.float32)
 
 
-def read_requests(lines: list[str], default_output: Path, voice: Voice, seed: int) -> list[Request]:
-    """Text lines or JSON lines ({"text", "speaker", "output_file"}) -> requests, numbered outputs by default."""
+def read_text_lines(path: Path | None) -> list[str]:
+    """The lines of a UTF-8 text file (a byte-order mark is allowed), or of standard input when ``path`` is None;
+    other encodings are one clear error, not a traceback."""
+    import sys
+
+    try:
+        data = path.read_bytes() if path is not None else sys.stdin.buffer.read()
+    except OSError as error:
+        raise InputError(f"cannot read: {error.strerror or error}", path=path) from None
+    try:
+        return data.decode("utf-8-sig").splitlines()
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise InputError(
+            f"not UTF-8 text (byte 0x{data[error.start]:02x} on line {line}); save it as UTF-8",
+            path=path if path is not None else "stdin",
+        ) from None
+
+
+def _item_problem(item: object) -> str | None:
+    """Why a JSON line cannot be spoken as asked, or None."""
+    if not isinstance(item, dict):
+        return f'a JSON line must be an object with a "text", not {type(item).__name__}'
+    text = item.get("text")
+    if text is not None and (isinstance(text, bool) or not isinstance(text, (str, int, float))):
+        return f'"text" must be a string, not {json.dumps(text)[:40]}'
+    for key in ("speaker", "speaker_id"):
+        value = item.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (str, int))):
+            return f'"{key}" must be a name or a number, not {json.dumps(value)[:40]}'
+    if item.get("output_file") is not None and not isinstance(item["output_file"], str):
+        return f'"output_file" must be a path, not {json.dumps(item["output_file"])[:40]}'
+    if item.get("mix") is not None and not isinstance(item["mix"], str):
+        return f'"mix" must be A:B:WEIGHT, not {json.dumps(item["mix"])[:40]}'
+    seed = item.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63):
+        return f'"seed" must be a whole number from 0 to 2^63-1, not {json.dumps(seed)[:40]}'
+    return None
+
+
+def read_requests(
+    lines: list[str], default_output: Path, voice: Voice, seed: int, *, source: str = "input"
+) -> list[Request]:
+    """Text lines or JSON lines ({"text", "speaker" or "speaker_id", "output_file", "seed", "mix"}) -> requests.
+
+    Outputs are numbered by item by default. A line that cannot be used becomes a request that carries its
+    problem, so that the batch skips and reports it (with the line's number in ``source``) and goes on."""
     requests = []
     stem, suffix = default_output.with_suffix(""), default_output.suffix or ".wav"
-    for number, line in enumerate((line for line in lines if line.strip()), 1):
-        line = line.strip()
+    items = ((line_number, line.strip()) for line_number, line in enumerate(lines, 1) if line.strip())
+    for number, (line_number, line) in enumerate(items, 1):
         output = Path(f"{stem}-{number:04d}{suffix}")
-        if line.startswith("{"):
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as error:
-                requests.append(Request("", output, voice, seed + number))
-                requests[-1].error = f"line {number}: not valid JSON ({error.msg})"
-                continue
-            item_voice = Voice(
-                speaker=str(item["speaker"]) if item.get("speaker") is not None else voice.speaker,
-                sample=voice.sample,
-                mix=item.get("mix", voice.mix),
-                vary_speaker=voice.vary_speaker,
-                temperature=voice.temperature,
-            )
-            if item.get("speaker") is not None:
-                item_voice.sample, item_voice.mix = False, item.get("mix")
+        where = f"{source} line {line_number}"
+        if not line.startswith("{"):
+            requests.append(Request(line, output, voice, seed + number, where=where))
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as error:
             requests.append(
-                Request(
-                    str(item.get("text", "")),
-                    Path(item.get("output_file") or output),
-                    item_voice,
-                    int(item.get("seed", seed + number)),
-                )
+                Request("", output, voice, seed + number, where=where, error=f"not valid JSON ({error.msg})")
             )
-        else:
-            requests.append(Request(line, output, voice, seed + number))
+            continue
+        problem = _item_problem(item)
+        if problem:
+            requests.append(Request("", output, voice, seed + number, where=where, error=problem))
+            continue
+        speaker = item.get("speaker", item.get("speaker_id"))  # Piper's JSON lines name the voice speaker_id
+        item_voice = Voice(
+            speaker=str(speaker) if speaker is not None else voice.speaker,
+            sample=voice.sample,
+            mix=item.get("mix", voice.mix),
+            vary_speaker=voice.vary_speaker,
+            temperature=voice.temperature,
+        )
+        if speaker is not None:
+            item_voice.sample, item_voice.mix = False, item.get("mix")
+        text = item.get("text")
+        requests.append(
+            Request(
+                "" if text is None else str(text),
+                Path(item.get("output_file") or output),
+                item_voice,
+                item["seed"] if item.get("seed") is not None else seed + number,
+                where=where,
+            )
+        )
     return requests
 
 
+def _check_output(path: Path) -> None:
+    """Fail before synthesis when the wav cannot be written where asked."""
+    from dlcli.audio.io import _FORMATS
+
+    if path.suffix.lower() not in _FORMATS:
+        raise InputError(f"cannot write audio with extension '{path.suffix}' (use one of {', '.join(_FORMATS)})")
+    if path.is_dir():
+        raise InputError("is a folder, not a file name")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise InputError(f"cannot write here: {parent} is a file, not a folder")
+            break
+
+
 def synthesize_batch(synth: Synthesizer, requests: list[Request], *, prosody_scale: float = 1.0, quiet: bool = False):
-    """Write every request's wav; return (reports, errors). Bad items are skipped, their errors returned."""
+    """Write every request's wav; return (reports, errors). Bad items are skipped, their errors returned
+    (each with ``item``: where the request came from, e.g. "texts.jsonl line 7")."""
     from dlcli.audio import save_audio
     from dlcli.console import progress
     from dlcli.errors import DlcliError
@@ -247,13 +319,20 @@ def synthesize_batch(synth: Synthesizer, requests: list[Request], *, prosody_sca
         task = bar.add_task("synthesising", total=len(requests), info="")
         for number, request in enumerate(requests, 1):
             try:
-                if getattr(request, "error", None):
+                if request.error:
                     raise InputError(request.error)
+                try:
+                    _check_output(request.output)
+                except InputError as error:
+                    raise InputError(error.message, path=request.output) from None
                 started, cpu_started = time.perf_counter(), time.process_time()
                 audio = synth.synthesize(request.text, request.voice, seed=request.seed, prosody_scale=prosody_scale)
                 seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
-                request.output.parent.mkdir(parents=True, exist_ok=True)
-                save_audio(request.output, audio, synth.audio.sample_rate)
+                try:
+                    request.output.parent.mkdir(parents=True, exist_ok=True)
+                    save_audio(request.output, audio, synth.audio.sample_rate)
+                except OSError as error:  # a full disk, no permission
+                    raise InputError(f"cannot write: {error.strerror or error}", path=request.output) from None
                 duration = len(audio) / synth.audio.sample_rate
                 reports.append(
                     {
@@ -265,7 +344,7 @@ def synthesize_batch(synth: Synthesizer, requests: list[Request], *, prosody_sca
                     }
                 )
             except DlcliError as error:
-                error.item = number
+                error.item = request.where or f"item {number}"
                 problems.append(error)
             bar.update(task, advance=1)
     return reports, problems

@@ -115,6 +115,77 @@ def test_synth_batch_from_json_lines_skips_and_reports_bad_items(tiny_run, tmp_p
     assert "3 of 5 utterances skipped" in result.output
 
 
+def test_synth_batch_skips_each_bad_item_and_names_its_line(tiny_run, tmp_path):
+    _, run = tiny_run
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    lines = [
+        json.dumps({"text": "One two.", "output_file": str(tmp_path / "good.wav")}),
+        "",  # blank lines are not items, but they count in line numbers
+        json.dumps({"text": "Seed.", "seed": "abc", "output_file": str(tmp_path / "seed.wav")}),
+        json.dumps({"text": "Seed.", "seed": 1.5, "output_file": str(tmp_path / "half.wav")}),
+        json.dumps({"text": "Under a file.", "output_file": str(blocker / "x.wav")}),
+        json.dumps({"text": "   ", "output_file": str(tmp_path / "blank.wav")}),
+        json.dumps({"text": "Who?", "speaker": "ghost", "output_file": str(tmp_path / "ghost.wav")}),
+        json.dumps({"text": "Path.", "output_file": 5}),
+        json.dumps({"text": "Last one.", "speaker_id": 1, "seed": 7, "output_file": str(tmp_path / "last.wav")}),
+    ]
+    texts = tmp_path / "texts.jsonl"
+    texts.write_text("\n".join(lines) + "\n")
+    result = invoke("tts", "synth", "--input", texts, "--model", run, "--out", tmp_path / "n.wav", "--iterations", "2")
+    assert result.exit_code == 5, result.output
+    assert (tmp_path / "good.wav").is_file() and (tmp_path / "last.wav").is_file()
+    assert "Traceback" not in result.output
+    skipped = [line for line in result.output.splitlines() if line.startswith("skipped ")]
+    assert len(skipped) == 6, result.output
+    for line_number, problem in [
+        (3, '"seed" must be a whole number'),
+        (4, '"seed" must be a whole number'),
+        (5, "is a file, not a folder"),
+        (6, "empty text"),
+        (7, "unknown speaker 'ghost'"),
+        (8, '"output_file" must be a path'),
+    ]:
+        assert any(f"texts.jsonl line {line_number}:" in s and problem in s for s in skipped), (line_number, skipped)
+    assert "6 of 8 utterances skipped; the rest were written" in result.output
+
+
+def test_synth_output_under_a_file_is_one_clear_line(tiny_run, tmp_path):
+    _, run = tiny_run
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    result = invoke("tts", "synth", "Hello.", "--model", run, "--out", blocker / "x.wav", "--iterations", "2")
+    assert result.exit_code == 3, result.output
+    assert "is a file, not a folder" in result.output and "Traceback" not in result.output
+
+
+def test_synth_input_that_is_not_utf8_is_one_clear_line(tiny_run, tmp_path):
+    _, run = tiny_run
+    latin1 = tmp_path / "texts.txt"
+    latin1.write_bytes("Hello there.\nThe caf\u00e9 opens at noon.\n".encode("latin-1"))
+    result = invoke("tts", "synth", "--input", latin1, "--model", run, "--out", tmp_path / "x.wav")
+    assert result.exit_code == 3, result.output
+    assert "texts.txt: not UTF-8 text (byte 0xe9 on line 2)" in result.output
+    assert "Traceback" not in result.output and "UnicodeDecodeError" not in result.output
+    piped = runner.invoke(
+        app, ["tts", "synth", "--stdin", "--model", str(run), "--out", str(tmp_path / "y.wav")], input=b"caf\xe9\n"
+    )
+    assert piped.exit_code == 3 and "stdin: not UTF-8 text" in piped.output, piped.output
+    assert not list(tmp_path.glob("*.wav"))
+
+
+def test_read_requests_numbers_lines_and_keeps_bad_ones_for_the_report():
+    from dlcli.tts.synth import Voice, read_requests
+
+    lines = ["\ufeffplain text", "", '{"text": "x", "seed": true}', '{"text": "y", "seed": 3, "speaker_id": 2}', "[1]"]
+    requests = read_requests(lines, Path("out.wav"), Voice(), 10, source="in.jsonl")
+    assert [r.where for r in requests] == ["in.jsonl line 1", "in.jsonl line 3", "in.jsonl line 4", "in.jsonl line 5"]
+    assert [r.output.name for r in requests] == ["out-0001.wav", "out-0002.wav", "out-0003.wav", "out-0004.wav"]
+    assert requests[1].error.startswith('"seed" must be a whole number')
+    assert requests[2].error is None and requests[2].seed == 3 and requests[2].voice.speaker == "2"
+    assert requests[3].error is None and requests[3].text == "[1]"  # not JSON: read as text
+
+
 def test_speakers_lists_the_voices(tiny_run):
     _, run = tiny_run
     result = invoke("tts", "speakers", "--model", run, "--json")
