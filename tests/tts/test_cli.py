@@ -186,6 +186,21 @@ def test_read_requests_numbers_lines_and_keeps_bad_ones_for_the_report():
     assert requests[3].error is None and requests[3].text == "[1]"  # not JSON: read as text
 
 
+def test_train_on_an_unreadable_corpus_is_one_clear_line(tmp_path):
+    """Checked before any model is built: a metadata file that is not UTF-8, or a folder without one."""
+    corpus = tmp_path / "corpus"
+    shutil.copytree(SAMPLE, corpus)
+    with (corpus / "metadata.csv").open("ab") as handle:
+        handle.write(b"wavs/x.wav|somebody|caf\xe9\n")
+    result = invoke("tts", "train", corpus, "--out", tmp_path / "run")
+    assert result.exit_code == 3, result.output
+    assert "metadata.csv: cannot read" in result.output and "Traceback" not in result.output
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = invoke("tts", "train", empty, "--out", tmp_path / "run2")
+    assert result.exit_code == 3 and "no metadata.csv" in result.output, result.output
+
+
 def test_speakers_lists_the_voices(tiny_run):
     _, run = tiny_run
     result = invoke("tts", "speakers", "--model", run, "--json")
