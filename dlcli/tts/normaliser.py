@@ -153,6 +153,30 @@ def _time_words(text: str) -> str:
     return words if minutes else words + " o'clock"
 
 
+_MONTH_NAMES = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+]
+
+
+def _date_words(text: str) -> str:
+    """ISO dates as people say them: '2024-05-03' -> 'may third twenty twenty four'."""
+    year_, month, day = (int(part) for part in text.split("-"))
+    if not (1 <= month <= 12 and 1 <= day <= 31):
+        return " ".join(cardinal(part) for part in (year_, month, day))
+    return f"{_MONTH_NAMES[month - 1]} {ordinal(day)} {year(year_)}"
+
+
 def _fraction_words(text: str) -> str:
     """'1/2' -> 'one half', '3/4' -> 'three quarters', '2/3' -> 'two thirds'."""
     numerator, denominator = (int(part) for part in text.split("/"))
@@ -283,6 +307,8 @@ _TOKEN = re.compile(
     rf"(?P<money>-?[$£€¥]\s?{_NUMBER}(?:\s?(?i:thousand|million|billion|trillion|k|mn?|bn?|tn)\b)?"
     rf"|-?{_NUMBER}\s?[$£€¥](?!\d))"
     rf"|(?P<time>\b\d{{1,2}}:\d{{2}}(?::\d{{2}})?(?!\d)(?:\s?{_MERIDIEM})?|\b\d{{1,2}}\s?{_MERIDIEM})"
+    r"|(?P<date>\b\d{4}-\d{2}-\d{2}\b)"
+    r"|(?P<phone>(?<![\d-])(?:\(\d{3}\)\s?|\d{3}[-.])?\d{3}-\d{4}(?![\d-]))"
     r"|(?P<ordinal>\b(?:\d{1,3}(?:,\d{3})+|\d+)(?:st|nd|rd|th)\b)"
     r"|(?P<decade>\b(?:\d\d)?\d0s\b)"
     r"|(?P<fraction>(?<![\d/.])\d{1,2}/\d{1,2}(?![\d/]))"
@@ -407,6 +433,13 @@ def normalise(text: str) -> Normalised:
             number = int(value[:-1])
             spoken = (year(number) if number >= 1000 else cardinal(number)).split()
             words += spoken[:-1] + [_plural(spoken[-1])]
+        elif kind == "date":
+            words += _date_words(value).split()
+        elif kind == "phone":
+            groups = re.findall(r"\d+", value)
+            for group in groups:
+                words += [cardinal(int(digit)) for digit in group] + [","]
+            words.pop()
         elif kind == "fraction":
             words += _fraction_words(value).split()
         elif kind == "degrees":
@@ -459,9 +492,20 @@ def normalise(text: str) -> Normalised:
                     if _is_day(context.at(-1)) and _is_day(after):
                         words.append("to")  # Mon-Fri
                     continue  # a hyphenated word ("well-known") is two words, not a pause
+            if (
+                value == "."
+                and text[token.start - 1 : token.start].isalpha()
+                and text[token.end : token.end + 1].isalpha()
+            ):
+                words.append("dot")  # example.com
+                continue
             words.append(value)
         elif kind == "symbol":
-            words.append(_SYMBOL_WORDS[value])
+            before = context.at(-1)
+            if value == "/" and before is not None and before.kind in ("money", "number", "unit") and after:
+                words.append("per")  # $5/month, 3 kg/day
+            else:
+                words.append(_SYMBOL_WORDS[value])
         elif kind == "other":
             if value in "\"'()[]{}*_~`^|<>\\":
                 continue  # quotes and brackets carry no sound

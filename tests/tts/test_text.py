@@ -109,6 +109,16 @@ def test_abbreviations_follow_the_context(source, words):
         ("2000 km", "two thousand kilometers"),
         ("won 3-2", "won three to two"),
         ("B-52 and well-known", "b fifty two and well known"),
+        (
+            "Call 555-1234 or (212) 555-0199",
+            "call five five five , one two three four or two one two , five five five , zero one nine nine",
+        ),
+        ("On 2024-05-03", "on may third twenty twenty four"),
+        ("$5.99/month and 3 kg/day", "five dollars ninety nine cents per month and three kilograms per day"),
+        ("and/or", "and slash or"),
+        ("see example.com", "see example dot com"),
+        ("Jan. 1st, 2024", "january first , twenty twenty four"),
+        ("Mr. and Mrs. Smith", "mister and missus smith"),
     ],
 )
 def test_numbers_money_times_and_units_are_spelled_out(source, words):
