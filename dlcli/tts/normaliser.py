@@ -515,9 +515,14 @@ def normalise(text: str) -> Normalised:
 
 def main(argv: list[str] | None = None) -> None:
     """Print each argument (or, without arguments, each line of standard input) and its spoken form."""
+    import os
+
     lines = argv if argv is not None else sys.argv[1:]
-    for line in lines or (line.rstrip("\n") for line in sys.stdin):
-        print(f"{line} -> {' '.join(normalise(line).tokens)}")
+    try:
+        for line in lines or (line.rstrip("\n") for line in sys.stdin):
+            print(f"{line} -> {' '.join(normalise(line).tokens)}", flush=True)
+    except BrokenPipeError:  # `| head` closed the pipe: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 if __name__ == "__main__":

@@ -207,3 +207,13 @@ def test_generated_sentences_are_in_the_dictionary_and_varied():
     covered = {p for s in sentences for p in text.phonemise(s).symbols}
     assert set(text.PHONEMES) <= covered
     assert lexicon
+
+
+def test_normaliser_prints_the_spoken_form(capsys):
+    from dlcli.tts import normaliser
+
+    normaliser.main(["He sat.", "$1.5 million"])
+    assert capsys.readouterr().out.splitlines() == [
+        "He sat. -> he sat .",
+        "$1.5 million -> one point five million dollars",
+    ]
