@@ -29,13 +29,21 @@ def _plain(words: str) -> str:
     return " ".join(word for word in re.split(r"[\s,-]+", words) if word and word != "and")
 
 
+_DIGIT_BY_DIGIT = 10**15  # from here on a number is an identifier (a card, an account): read its digits
+
+
 def cardinal(number: int) -> str:
-    """1234 -> 'one thousand two hundred thirty four'; -5 -> 'minus five'."""
+    """1234 -> 'one thousand two hundred thirty four'; -5 -> 'minus five'; 16 digits and more digit by digit."""
+    if abs(number) >= _DIGIT_BY_DIGIT:
+        return ("minus " if number < 0 else "") + " ".join(_plain(num2words(int(d))) for d in str(abs(number)))
     return _plain(num2words(number))
 
 
 def ordinal(number: int) -> str:
     """1 -> 'first', 23 -> 'twenty third', 100 -> 'one hundredth'."""
+    if number >= _DIGIT_BY_DIGIT:
+        head, last = divmod(number, 10)
+        return f"{' '.join(_plain(num2words(int(d))) for d in str(head))} {ordinal(last)}"
     return _plain(num2words(number, to="ordinal"))
 
 

@@ -117,6 +117,11 @@ def test_abbreviations_follow_the_context(source, words):
         ("$5.99/month and 3 kg/day", "five dollars ninety nine cents per month and three kilograms per day"),
         ("and/or", "and slash or"),
         ("see example.com", "see example dot com"),
+        ("1234567890123456", "one two three four five six seven eight nine zero one two three four five six"),
+        (
+            "999,999,999,999,999",
+            "nine hundred ninety nine trillion nine hundred ninety nine billion nine hundred ninety nine million nine hundred ninety nine thousand nine hundred ninety nine",
+        ),
         ("Jan. 1st, 2024", "january first , twenty twenty four"),
         ("Mr. and Mrs. Smith", "mister and missus smith"),
     ],
