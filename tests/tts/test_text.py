@@ -222,3 +222,24 @@ def test_normaliser_prints_the_spoken_form(capsys):
         "He sat. -> he sat .",
         "$1.5 million -> one point five million dollars",
     ]
+
+
+def test_the_front_end_never_raises_on_odd_mixtures():
+    import random
+
+    pieces = [
+        *"0123456789" * 3,
+        *",.:;-/$£€¥%°CFkmbnstdrhapAPM ()é−½",
+        "St.",
+        "Dr.",
+        "Mon",
+        "Jan",
+        "p.m.",
+        "e.g.",
+        "9" * 400,
+    ]
+    generator = random.Random(0)
+    for _ in range(500):
+        source = "".join(generator.choice(pieces) for _ in range(generator.randint(1, 20)))
+        result = text.phonemise(source)
+        assert result.symbols[-1] == text.EOS, source
