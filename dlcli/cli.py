@@ -8,7 +8,9 @@ bug, reported in one line too unless ``-v`` asks for the traceback.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 import traceback
 from typing import Annotated, Optional
@@ -85,6 +87,10 @@ class DlcliGroup(TyperGroup):
         except KeyboardInterrupt as error:
             _say_error(str(error) or "interrupted")
             ctx.exit(int(ExitCode.INTERRUPTED))
+        except BrokenPipeError:  # `| head` has read enough: stop quietly, and flush nothing more at exit
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            ctx.exit(int(ExitCode.BROKEN_PIPE))
         except Exception as error:  # a bug: keep it to one line unless asked
             if runtime.verbosity > 0:
                 traceback.print_exc()

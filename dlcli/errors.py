@@ -21,6 +21,7 @@ class ExitCode(IntEnum):
     LOCKED = 6  # another run holds the lock on this output
     DIVERGED = 7  # training stopped on non-finite losses
     INTERRUPTED = 130  # Ctrl-C
+    BROKEN_PIPE = 141  # the reader of stdout closed it early (`| head`), as a shell reports for SIGPIPE
 
 
 class DlcliError(Exception):

@@ -48,6 +48,18 @@ class Frequency(str, Enum):
     W = "W"
 
 
+class FillMissing(str, Enum):
+    error = "error"
+    zero = "zero"
+    drop = "drop"
+
+
+class Duplicates(str, Enum):
+    error = "error"
+    first = "first"
+    last = "last"
+
+
 def _option(help: str, *names: str, panel: str | None = None, **extra):
     return typer.Option(*names, help=help, rich_help_panel=panel, **extra)
 
@@ -64,7 +76,20 @@ PastCols = Annotated[Optional[str], _option("Long format: numeric inputs observe
 WeightCol = Annotated[Optional[str], _option("Long format: per-series weight of NWRMSLE.", panel="Data")]
 FrequencyOpt = Annotated[Optional[Frequency], _option("auto (from the dates), D or W.", panel="Data")]
 CacheOpt = Annotated[Optional[Path], _option("Folder for cached arrays (default ~/.cache/dlcli/forecast).", panel="Data")]  # fmt: skip
+FillMissingOpt = Annotated[
+    Optional[FillMissing],
+    _option("A blank, NaN or infinite sales value: error (default), zero (count it as 0) or drop (drop the row).", panel="Data"),
+]  # fmt: skip
+DuplicatesOpt = Annotated[
+    Optional[Duplicates], _option("Rows with the same series and date: error (default), or keep the first or last.", panel="Data")
+]  # fmt: skip
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON summary for scripts.")]
+
+
+def _policies(fill_missing, duplicates) -> dict:
+    """The data-checking options that were given (predict and evaluate otherwise use the training run's)."""
+    values = {"fill_missing": fill_missing, "duplicates": duplicates}
+    return {key: value.value for key, value in values.items() if value is not None}
 
 
 def _split(values: Optional[str]) -> Optional[list[str]]:
@@ -145,6 +170,8 @@ def prepare(
     weight_col: WeightCol = None,
     frequency: FrequencyOpt = None,
     cache_dir: CacheOpt = None,
+    fill_missing: FillMissingOpt = None,
+    duplicates: DuplicatesOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Read a data set into dense arrays (cached when large) and print what was found."""
@@ -154,6 +181,7 @@ def prepare(
     from dlcli.forecast.data import DataConfig, load_panel
 
     overrides = _data_overrides(file_format, series_col, date_col, value_col, static_cols, future_cols, past_cols, weight_col, frequency, cache_dir)  # fmt: skip
+    overrides.update({f"data.{key}": value for key, value in _policies(fill_missing, duplicates).items()})
     config = load_config(DataConfig, None, {key.removeprefix("data."): value for key, value in overrides.items()})
     started = time.perf_counter()
     panel = load_panel(data, config)
@@ -249,6 +277,8 @@ def train(
     weight_col: WeightCol = None,
     frequency: FrequencyOpt = None,
     cache_dir: CacheOpt = None,
+    fill_missing: FillMissingOpt = None,
+    duplicates: DuplicatesOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Train one global model on every series (or warm-start yesterday's with --init-from)."""
@@ -287,14 +317,16 @@ def train(
             cache_dir,
         ),  # fmt: skip
     }
+    overrides.update({f"data.{key}": value for key, value in _policies(fill_missing, duplicates).items()})
     resolved = load_config(ForecastConfig, config, overrides, base=ForecastConfig())
     if test_days is not None:
         from dlcli.errors import UsageError
 
-        if test_days % resolved.split.horizon or test_periods is not None:
+        if test_days < 0 or test_days % resolved.split.horizon or test_periods is not None:
             raise UsageError(f"--test-days must be a multiple of the horizon ({resolved.split.horizon}) and replaces --test-periods")  # fmt: skip
         resolved.split.test_periods = test_days // resolved.split.horizon
-    result = train_forecaster(data, resolved, out, init_from=init_from, resume=resume, overwrite=overwrite)
+    given = tuple(key.removeprefix("model.") for key, value in overrides.items() if key.startswith("model.") and value is not None)  # fmt: skip
+    result = train_forecaster(data, resolved, out, init_from=init_from, resume=resume, overwrite=overwrite, model_options=given)  # fmt: skip
     summary = {"run": str(out), "best": str(result.best_path), "monitor": result.monitor}
     summary.update(best_metric=result.best_metric, epochs=result.epochs, steps=result.steps)
     if as_json:
@@ -312,6 +344,8 @@ def predict(
     horizon: Annotated[Optional[int], _option("Periods to forecast (default: the model's horizon).")] = None,
     batch_size: Annotated[Optional[int], _option("Series per forward pass (default 64 on CPU, 4096 on a GPU).")] = None,
     cache_dir: CacheOpt = None,
+    fill_missing: FillMissingOpt = None,
+    duplicates: DuplicatesOpt = None,
     log_file: Annotated[Optional[Path], _option("Also append timestamped log records to this file (cron).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -321,7 +355,8 @@ def predict(
 
     with log_to(log_file):
         cache = str(cache_dir) if cache_dir else None
-        summary = run_predict(model, data, out, horizon=horizon, batch_size=batch_size, cache_dir=cache)
+        summary = run_predict(model, data, out, horizon=horizon, batch_size=batch_size, cache_dir=cache,
+                              data_options=_policies(fill_missing, duplicates))  # fmt: skip
     if as_json:
         _echo_json(summary)
     elif not runtime.quiet:
@@ -341,6 +376,8 @@ def evaluate(
     test_periods: Annotated[Optional[int], _option("Test periods (default: the first model's split).")] = None,
     batch_size: Annotated[Optional[int], _option("Series per forward pass (default 64 on CPU, 4096 on a GPU).")] = None,
     cache_dir: CacheOpt = None,
+    fill_missing: FillMissingOpt = None,
+    duplicates: DuplicatesOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """RMSLE, NWRMSLE and MALE per test period and forecast day, beside baselines (and the oracle on simulated data)."""
@@ -353,7 +390,8 @@ def evaluate(
     chosen = [] if baselines.strip().lower() == "none" else _split(baselines)
     cache = str(cache_dir) if cache_dir else None
     report = run_evaluate(paths[:-1], paths[-1], out, baselines=chosen, test_periods=test_periods,
-                          batch_size=batch_size, cache_dir=cache, seed=runtime.seed or 0)  # fmt: skip
+                          batch_size=batch_size, cache_dir=cache, seed=runtime.seed or 0,
+                          data_options=_policies(fill_missing, duplicates))  # fmt: skip
     if as_json:
         _echo_json({k: v for k, v in report.items() if k != "rows"})
     elif not runtime.quiet:

@@ -27,7 +27,9 @@ from dlcli.files import atomic_path
 
 log = logging.getLogger("dlcli.forecast")
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: non-finite, missing and duplicate values are checked while the arrays are built
+FILL_MISSING = ("error", "zero", "drop")
+DUPLICATES = ("error", "first", "last")
 CACHE_MIN_CELLS = 50_000_000  # series x days above which the core arrays are cached and memory-mapped
 
 
@@ -42,6 +44,8 @@ class DataConfig:
     past_cols: list[str] = field(default_factory=list)  # long format: numeric inputs observed only up to the present
     weight_col: str | None = None  # long format: per-series weight of the weighted metric (default 1)
     frequency: str = "auto"  # auto | D | W
+    fill_missing: str = "error"  # a blank, NaN or infinite value: error | zero (count it as 0) | drop (drop the row)
+    duplicates: str = "error"  # rows with the same series and date: error | first | last (keep that one)
     perishable_weight: float = 1.25  # Favorita: weight of perishable items in the loss and NWRMSLE
     cache_dir: str | None = (
         None  # where large arrays are cached (default $DLCLI_CACHE/forecast or ~/.cache/dlcli/forecast)
@@ -54,6 +58,10 @@ class DataConfig:
             raise ConfigError(f"data.format must be auto, favorita or long, not {self.format!r}")
         if self.frequency not in ("auto", "D", "W"):
             raise ConfigError(f"data.frequency must be auto, D or W, not {self.frequency!r}")
+        if self.fill_missing not in FILL_MISSING:
+            raise ConfigError(f"data.fill_missing must be {', '.join(FILL_MISSING)}, not {self.fill_missing!r}")
+        if self.duplicates not in DUPLICATES:
+            raise ConfigError(f"data.duplicates must be {', '.join(DUPLICATES)}, not {self.duplicates!r}")
 
 
 @dataclass
@@ -219,3 +227,61 @@ def codes_for(column: pl.Series) -> tuple[np.ndarray, list[str]]:
     codes = np.zeros(len(text), np.int64)
     codes[~missing] = inverse + 1
     return codes, categories.tolist()
+
+
+def bad_values(column: pl.Series, blank: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, int]]:
+    """Rows whose value is NaN or infinite (or empty, where ``blank`` says it must not be), and counts by kind."""
+    nan = column.is_nan().fill_null(False).to_numpy()
+    infinite = column.is_infinite().fill_null(False).to_numpy()
+    counts = {"blank": int(blank.sum())} if blank is not None else {}
+    counts.update({"NaN": int(nan.sum()), "infinite": int(infinite.sum())})
+    bad = nan | infinite if blank is None else nan | infinite | blank
+    return bad, counts
+
+
+def check_values(
+    bad: np.ndarray, counts: dict[str, int], column: str, path: Path, policy: str, where, filled: str | None = None
+) -> bool:
+    """Apply the fill-missing policy: an error naming the file, column and count, or True when rows need filling.
+
+    ``where(row)`` describes one bad row for the message (its series and date); ``filled``
+    says what zero and drop do with the values when it is not the usual.
+    """
+    if not bad.any():
+        return False
+    kinds = ", ".join(f"{n:,} {kind}" for kind, n in counts.items() if n)
+    summary = f"column '{column}': {int(bad.sum()):,} rows without a finite value ({kinds}), e.g. {where(int(np.argmax(bad)))}"
+    if policy == "error":
+        raise InputError(f"{summary}; pass --fill-missing zero (count them as 0) or drop (drop those rows)", path=path)
+    filled = filled or ("counted as 0" if policy == "zero" else "rows dropped")
+    log.warning(f"{path}: {summary}: {filled} (--fill-missing {policy})")
+    return True
+
+
+def duplicate_rows(
+    rows: np.ndarray, columns: np.ndarray, shape: tuple[int, int], path: Path, policy: str, what: str, where
+) -> np.ndarray | None:
+    """Rows to keep when several rows give the same cell [row, column]; None when there are no duplicates.
+
+    A bitmap of the cells counts them in one pass (a byte per cell: ~0.3 GB for the full
+    Favorita data, where a hash of 130M keys would take seconds and gigabytes). ``policy``
+    error raises an error naming the count and an example; first or last keeps that row.
+    """
+    seen = np.zeros(shape[0] * shape[1], bool)
+    chunk = 16_000_000
+    for begin in range(0, len(rows), chunk):
+        seen[rows[begin : begin + chunk].astype(np.int64) * shape[1] + columns[begin : begin + chunk]] = True
+    extra = len(rows) - int(np.count_nonzero(seen))
+    del seen
+    if extra == 0:
+        return None
+    cells = pl.Series(rows.astype(np.int64) * shape[1] + columns)
+    example = where(int(np.argmax((~cells.is_first_distinct()).to_numpy())))
+    if policy == "error":
+        raise InputError(
+            f"{extra:,} duplicate rows (the same {what} as an earlier row), e.g. {example}; "
+            "pass --duplicates first or last to keep one of them",
+            path=path,
+        )
+    log.warning(f"{path}: {extra:,} duplicate rows (the same {what}), e.g. {example}: the {policy} one kept")
+    return (cells.is_first_distinct() if policy == "first" else cells.is_last_distinct()).to_numpy()

@@ -69,6 +69,7 @@ def evaluate(
     batch_size: int | None = None,
     cache_dir: str | None = None,
     seed: int = 0,
+    data_options: dict | None = None,
 ) -> dict:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -85,12 +86,14 @@ def evaluate(
                 raise UsageError(f"{name}: all models must share the data kind and horizon to be compared")
         split_config = SplitConfig(**first.features["split"])
         if test_periods is not None:
+            if test_periods < 1:
+                raise UsageError(f"--test-periods must be at least 1, not {test_periods}")
             split_config.test_periods = test_periods
         if split_config.test_periods < 1:
             raise UsageError("no test periods: the model was trained with --test-periods 0; pass --test-periods N")
         from dlcli.forecast.data import load_panel
 
-        panel = load_panel(data, first.data_config(cache_dir))
+        panel = load_panel(data, first.data_config(cache_dir, data_options))
         split = make_split(panel, split_config)
         horizon = first.horizon
         origins = split.test_origins
@@ -133,6 +136,12 @@ def evaluate(
         _write(out, report)
         _figures(out, panel, forecasts, truths, series_per_period, origins, names, report)
         return report
+
+
+def ordinal(number: int) -> str:
+    """1st, 2nd, 3rd, 4th, 11th, 12th, 13th, 21st..."""
+    suffix = "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+    return f"{number}{suffix}"
 
 
 def _threads() -> int:
@@ -242,14 +251,19 @@ def _figures(out: Path, panel, forecasts, truths, series_per_period, origins, na
     best = names[int(np.argmin([report["table"][n]["mean"]["rmsle"] for n in names]))]
     per_series = per_series_rmsle(joined[best], actual)
     order = np.argsort(per_series)
-    picks = [order[min(len(order) - 1, int(round(q / 100 * (len(order) - 1))))] for q in EXAMPLE_PERCENTILES]
+    picks, percentiles = [], []
+    for q in EXAMPLE_PERCENTILES:  # with few series, nearby percentiles fall on one series: show it once
+        pick = order[min(len(order) - 1, int(round(q / 100 * (len(order) - 1))))]
+        if pick not in picks:
+            picks.append(pick)
+            percentiles.append(q)
     dates = np.concatenate([panel.dates[o : o + report["horizon"]] for o in origins])
     before = np.arange(max(0, origins[0] - 56), origins[0])
     history = base.log_target(panel, common[picks], before[0], before[-1] + 1) if len(before) else None
     key_text = panel.key_strings()[common[picks]]
     titles = [
-        f"{key} - {q}th percentile of {best}'s RMSLE ({per_series[i]:.3f})"
-        for key, q, i in zip(key_text, EXAMPLE_PERCENTILES, picks)
+        f"{key} - {ordinal(q)} percentile of {best}'s RMSLE ({per_series[i]:.3f})"
+        for key, q, i in zip(key_text, percentiles, picks)
     ]
     shown = {n: v[picks] for n, v in joined.items() if n in names or n in ("lightgbm", "oracle")}
     plot_examples(

@@ -20,7 +20,17 @@ import polars as pl
 
 from dlcli.errors import InputError
 from dlcli.forecast.calendar import NATIONAL_TYPES, calendar_features, holiday_features
-from dlcli.forecast.data import DataConfig, Features, Panel, cached_build, codes_for, scatter
+from dlcli.forecast.data import (
+    DataConfig,
+    Features,
+    Panel,
+    bad_values,
+    cached_build,
+    check_values,
+    codes_for,
+    duplicate_rows,
+    scatter,
+)
 from dlcli.forecast.tables import collect, find_table, scan_table
 
 log = logging.getLogger("dlcli.forecast")
@@ -102,7 +112,14 @@ def _lookup(numbers: np.ndarray, known: np.ndarray, what: str, path: Path) -> np
     return index
 
 
-def _core(train_path, train, test_path, test, stores: pl.DataFrame, items: pl.DataFrame):
+def _where(frame: pl.DataFrame):
+    """Describes one row of a sales table for an error message."""
+    return lambda row: (
+        f"store {frame['store_nbr'][row]} item {frame['item_nbr'][row]} on {np.datetime64(int(frame['day'][row]), 'D')}"
+    )
+
+
+def _core(train_path, train, test_path, test, stores: pl.DataFrame, items: pl.DataFrame, config: DataConfig):
     """The large arrays: sales [S, T] and promotions [S, T + F], from every row of train (and test)."""
     frame = collect(
         train.select(
@@ -119,6 +136,12 @@ def _core(train_path, train, test_path, test, stores: pl.DataFrame, items: pl.Da
         raise InputError("no rows", path=train_path)
     if frame["day"].null_count() or frame["store_nbr"].null_count() or frame["item_nbr"].null_count():
         raise InputError("rows with an empty date, store_nbr or item_nbr", path=train_path)
+    bad, counts = bad_values(frame["unit_sales"], frame["unit_sales"].is_null().to_numpy())
+    if check_values(bad, counts, "unit_sales", train_path, config.fill_missing, _where(frame)):
+        if config.fill_missing == "zero":
+            frame = frame.with_columns(pl.when(pl.Series(bad)).then(0.0).otherwise(pl.col("unit_sales")).alias("unit_sales"))  # fmt: skip
+        elif (frame := frame.filter(~bad)).height == 0:
+            raise InputError("no row has a finite 'unit_sales' value", path=train_path)
     first, last = int(frame["day"].min()), int(frame["day"].max())
     test_frame = None
     if test is not None:
@@ -150,6 +173,10 @@ def _core(train_path, train, test_path, test, stores: pl.DataFrame, items: pl.Da
     train_series = series_of_key[train_keys]
     del train_keys
     days = (frame["day"].to_numpy() - first).astype(np.int64)
+    what = "date, store_nbr and item_nbr"
+    keep = duplicate_rows(train_series, days, (n_series, n_observed), train_path, config.duplicates, what, _where(frame))  # fmt: skip
+    if keep is not None:
+        frame, train_series, days = frame.filter(keep), train_series[keep], days[keep]
     values = scatter(train_series, days, frame["unit_sales"].to_numpy(), (n_series, n_observed), np.float32)
     promo = scatter(train_series, days, frame["promo"].to_numpy(), (n_series, n_observed + n_future), np.int8)
     facts = {
@@ -161,6 +188,10 @@ def _core(train_path, train, test_path, test, stores: pl.DataFrame, items: pl.Da
     if test_frame is not None and test_frame.height:
         test_series = series_of_key[test_keys]
         test_days = (test_frame["day"].to_numpy() - first).astype(np.int64)
+        shape = (n_series, n_observed + n_future)
+        keep = duplicate_rows(test_series, test_days, shape, test_path, config.duplicates, what, _where(test_frame))
+        if keep is not None:
+            test_frame, test_series, test_days = test_frame.filter(keep), test_series[keep], test_days[keep]
         flat = promo.reshape(-1)
         flat[test_series.astype(np.int64) * promo.shape[1] + test_days] = test_frame["promo"].to_numpy()
         facts["test_rows"] = test_frame.height
@@ -190,7 +221,10 @@ def read_favorita(folder: Path, config: DataConfig, *, future_periods: int = 0) 
         raise InputError("no rows", path=tables["items"][0] if items.height == 0 else tables["stores"][0])
     files = [train_path] + ([test_path] if test_path else []) + [tables["items"][0], tables["stores"][0]]
     arrays, meta, keys = cached_build(
-        config, files, {"reader": "favorita"}, lambda: _core(train_path, train, test_path, test, stores, items)
+        config,
+        files,
+        {"reader": "favorita", "fill_missing": config.fill_missing, "duplicates": config.duplicates},
+        lambda: _core(train_path, train, test_path, test, stores, items, config),
     )
     first_day = np.datetime64(int(meta["first_day"]), "D")
     n_observed, n_future = int(meta["n_observed"]), max(int(meta["n_future"]), future_periods)
@@ -221,6 +255,10 @@ def read_favorita(folder: Path, config: DataConfig, *, future_periods: int = 0) 
     )
     oil_path, oil_lazy = tables["oil"]
     oil = collect(oil_lazy.drop_nulls(), oil_path)
+    bad, counts = bad_values(oil["dcoilwtico"])  # zero or drop: the price counts as absent (carried forward)
+    where = lambda row: f"on {oil['date'][row]}"  # noqa: E731
+    if check_values(bad, counts, "dcoilwtico", oil_path, config.fill_missing, where, "carried forward"):
+        oil = oil.filter(~bad)
     oil_days = (oil["date"].cast(pl.Int32).to_numpy() - int(meta["first_day"])).astype(np.int64)
     inside = (oil_days >= 0) & (oil_days < len(dates))
     price = np.full(len(dates), np.nan)
@@ -236,6 +274,10 @@ def read_favorita(folder: Path, config: DataConfig, *, future_periods: int = 0) 
     # per store: regional/local holidays (known ahead), transactions (observed): log1p - 7, 0 where missing
     transactions_path, transactions_lazy = tables["transactions"]
     transactions = collect(transactions_lazy.drop_nulls(), transactions_path)
+    bad, counts = bad_values(transactions["transactions"])  # zero or drop: the count is absent (0)
+    where = lambda row: f"store {transactions['store_nbr'][row]} on {transactions['date'][row]}"  # noqa: E731
+    if check_values(bad, counts, "transactions", transactions_path, config.fill_missing, where, "counted as absent"):
+        transactions = transactions.filter(~bad)
     t_days = (transactions["date"].cast(pl.Int32).to_numpy() - int(meta["first_day"])).astype(np.int64)
     t_store = np.searchsorted(stores["store_nbr"].to_numpy(), transactions["store_nbr"].to_numpy())
     t_store = np.minimum(t_store, stores.height - 1)

@@ -129,6 +129,16 @@ class ForecastModelConfig:
             raise ConfigError("the transformer needs at least one period of history")
         if self.resolved_history is not None and self.resolved_history < 0:
             raise ConfigError("history must not be negative")
+        sizes = ("hidden", "head", "level_periods", "d_model", "heads", "encoder_layers", "decoder_layers", "ff_mult",
+                 "default_embedding", "identity_embedding", "horizon")  # fmt: skip
+        for name in sizes:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"model.{name} must be at least 1, not {getattr(self, name)}")
+        for name, values in (("context", self.context), ("embedding_dims", list(self.embedding_dims.values()))):
+            if any(v < 1 for v in values):
+                raise ConfigError(f"model.{name} sizes must be at least 1, not {values}")
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"model.dropout must be in [0, 1), not {self.dropout}")
         if self.d_model % self.heads:
             raise ConfigError("d_model must be a multiple of heads")
 

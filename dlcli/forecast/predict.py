@@ -21,7 +21,7 @@ import polars as pl
 import torch
 
 from dlcli.console import progress
-from dlcli.errors import UsageError
+from dlcli.errors import CheckpointError, UsageError
 from dlcli.files import FileLock, atomic_path
 from dlcli.forecast.data import DataConfig, Panel, load_panel
 from dlcli.forecast.train import load_model
@@ -50,6 +50,7 @@ class LoadedModel:
     features: dict
     device: torch.device
     precision: str
+    path: Path | None = None
 
     @property
     def history(self) -> int | None:
@@ -59,10 +60,11 @@ class LoadedModel:
     def horizon(self) -> int:
         return int(self.features["horizon"])
 
-    def data_config(self, cache_dir: str | None = None) -> DataConfig:
+    def data_config(self, cache_dir: str | None = None, options: dict | None = None) -> DataConfig:
         values = dict(self.features["data"])
         if cache_dir is not None:
             values["cache_dir"] = cache_dir
+        values.update(options or {})  # fill_missing, duplicates given to this command
         return DataConfig(**values)
 
     def maker(self, panel: Panel, horizon: int | None = None) -> WindowMaker:
@@ -76,7 +78,7 @@ def open_model(path: str | Path) -> LoadedModel:
     device = choose_device(runtime.device)
     precision = resolve_precision(runtime.precision, device)
     model, features, _ = load_model(path, device)
-    return LoadedModel(model, features, device, precision)
+    return LoadedModel(model, features, device, precision, Path(path))
 
 
 def forecast_log(
@@ -89,7 +91,9 @@ def forecast_log(
     description: str = "forecasting",
 ) -> np.ndarray:
     """log1p forecasts [len(series), horizon] from ``origin``, clipped at 0, in batches (default: per device)."""
-    batch_size = batch_size or default_batch_size(loaded.device)
+    batch_size = default_batch_size(loaded.device) if batch_size is None else batch_size
+    if batch_size < 1:
+        raise UsageError(f"--batch-size must be at least 1, not {batch_size}")
     output = np.zeros((len(series), maker.horizon), np.float32)
     show = not runtime.quiet and len(series) > batch_size
     with progress(disable=not show, transient=True) as bar, torch.inference_mode():
@@ -102,7 +106,19 @@ def forecast_log(
                 predicted = loaded.model(*inputs)
             output[begin : begin + len(chunk)] = predicted.float().clamp(min=0).cpu().numpy()
             bar.update(task, advance=len(chunk))
+    finite = np.isfinite(output).all(axis=1)
+    if not finite.all():  # never a NaN in a forecast file: the inputs were checked, so the model is at fault
+        example = panel_key(maker.panel, series[int(np.argmin(finite))])
+        raise CheckpointError(
+            f"the model gives non-finite forecasts for {int((~finite).sum()):,} of {len(series):,} series "
+            f"(e.g. {example}): its weights are damaged or it diverged; nothing written",
+            path=loaded.path,
+        )
     return output
+
+
+def panel_key(panel: Panel, series: int) -> str:
+    return "/".join(str(panel.keys[column][int(series)]) for column in panel.keys.columns)
 
 
 def forecast_frame(
@@ -127,6 +143,7 @@ def predict(
     horizon: int | None = None,
     batch_size: int | None = None,
     cache_dir: str | None = None,
+    data_options: dict | None = None,
 ) -> dict:
     """Forecast every series of ``data`` for ``horizon`` periods after its last observed period."""
     out = Path(out)
@@ -135,10 +152,10 @@ def predict(
     with FileLock(out.with_name(out.name + ".lock"), what=str(out)):
         started = time.perf_counter()
         loaded = open_model(model_path)
-        horizon = horizon or loaded.horizon
-        if horizon > loaded.horizon:
-            raise UsageError(f"the model forecasts at most {loaded.horizon} periods; --horizon {horizon} asks for more")
-        panel = load_panel(data, loaded.data_config(cache_dir), future_periods=horizon)
+        horizon = loaded.horizon if horizon is None else horizon
+        if not 1 <= horizon <= loaded.horizon:
+            raise UsageError(f"--horizon must be 1..{loaded.horizon} (the model forecasts at most {loaded.horizon} periods), not {horizon}")  # fmt: skip
+        panel = load_panel(data, loaded.data_config(cache_dir, data_options), future_periods=horizon)
         loaded_at = time.perf_counter()
         maker = loaded.maker(panel, horizon)
         series = np.arange(panel.n_series)

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from dlcli.config import save_config, to_dict
 from dlcli.console import add_log_file
-from dlcli.errors import CheckpointError, UsageError
+from dlcli.errors import CheckpointError, ConfigError, DivergedError, UsageError
 from dlcli.files import FileLock
 from dlcli.forecast.data import DataConfig, Panel, load_panel
 from dlcli.forecast.model import ForecastModelConfig, build_model
@@ -69,6 +69,10 @@ class ForecastConfig:
     model: ForecastModelConfig = field(default_factory=ForecastModelConfig)
     train: TrainConfig = field(default_factory=_train_defaults)
     steps_per_epoch: int = 500  # training batches between validations (windows are drawn at random)
+
+    def __post_init__(self) -> None:
+        if self.steps_per_epoch < 1:
+            raise ConfigError(f"steps_per_epoch must be at least 1, not {self.steps_per_epoch}")
 
 
 def weighted_step(model: nn.Module, batch: tuple[Tensor, ...]) -> tuple[Tensor, dict[str, Tensor]]:
@@ -180,7 +184,25 @@ def _validation_series(panel: Panel, origin: int, limit: int, seed: int) -> np.n
     return existing
 
 
-def _build(panel: Panel, split: Split, config: ForecastConfig, init_from) -> tuple[nn.Module, Layout, dict]:
+def _check_warm_start(requested: ForecastModelConfig, saved: dict, given: tuple[str, ...], path) -> None:
+    """A model option given with --init-from must agree with the checkpoint's: a warm start keeps its model.
+
+    An option counts as given when the command line names it (``given``) or when it differs
+    from its default (a configuration file); fields set from the data are not compared.
+    """
+    defaults = ForecastModelConfig()
+    derived = {"encoder_features", "decoder_features", "static_fields", "static_sizes", "static_dims", "horizon"}
+    for name, value in to_dict(requested).items():
+        if name in derived or name not in saved or value == saved[name]:
+            continue
+        if name in given or value != getattr(defaults, name):
+            raise UsageError(
+                f"--init-from {path}: the checkpoint's model has {name} {saved[name]}, this run asks for {name} "
+                f"{value}; a warm start keeps the checkpoint's model (drop the option, or train without --init-from)"
+            )
+
+
+def _build(panel: Panel, split: Split, config: ForecastConfig, init_from, given=()) -> tuple[nn.Module, Layout, dict]:
     """A fresh model for this data, or yesterday's (``init_from``) grown to today's categories."""
     if init_from is None:
         layout = make_layout(panel, split.train_end)
@@ -200,6 +222,7 @@ def _build(panel: Panel, split: Split, config: ForecastConfig, init_from) -> tup
     layout = Layout(**features["layout"])
     vocab = merged_vocab(features["vocab"], training_vocab(panel, split.train_end))
     saved = dict(checkpoint["model_config"])
+    _check_warm_start(config.model, saved, tuple(given), init_from)
     # the embedding widths stay yesterday's: a width follows the vocabulary size while that is small,
     # and today's new categories must not change the shape of the weights being carried over
     yesterday = ForecastModelConfig(**saved)
@@ -222,8 +245,14 @@ def train_forecaster(
     init_from: str | Path | None = None,
     resume: bool = False,
     overwrite: bool = False,
+    model_options: tuple[str, ...] = (),
 ) -> FitResult:
-    """Train (or warm-start) a model on ``data``; write the run into ``out`` (locked against a second run)."""
+    """Train (or warm-start) a model on ``data``; write the run into ``out`` (locked against a second run).
+
+    ``model_options``: the model fields given on the command line (a warm start checks them).
+    Training that ends without a finite validation metric (or with non-finite weights) raises
+    DivergedError (exit 7), so that a cron job sees it.
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with FileLock(out / ".lock", what=f"the training run {out}"), log_to(out / "train.log"):
@@ -236,7 +265,7 @@ def train_forecaster(
             f"data: {', '.join(f'{k} {v:,}' if isinstance(v, int) else f'{k} {v}' for k, v in panel.facts.items())}"
         )
         split = make_split(panel, config.split)
-        model, layout, vocab = _build(panel, split, config, init_from)
+        model, layout, vocab = _build(panel, split, config, init_from, model_options)
         history = config.model.resolved_history
         maker = WindowMaker(panel, layout, vocab, config.split.horizon)
         length = config.steps_per_epoch * config.train.batch_size
@@ -265,7 +294,14 @@ def train_forecaster(
             features=checkpoint_features(config, panel, split, layout, vocab),
             extra={"init_from": str(init_from) if init_from else None},
         )
-        return trainer.fit(train_windows, val_windows, resume=resume, overwrite=overwrite)
+        result = trainer.fit(train_windows, val_windows, resume=resume, overwrite=overwrite)
+        if not all(torch.isfinite(p).all() for p in model.parameters()):
+            raise DivergedError(f"training ended with non-finite weights; see {out / 'metrics.jsonl'}")
+        if val_windows is not None and result.best_metric is None:
+            raise DivergedError(
+                f"training ended without a finite validation {result.monitor}: no best.pt; see {out / 'metrics.jsonl'}"
+            )
+        return result
 
 
 def load_model(path: str | Path, device: torch.device) -> tuple[nn.Module, dict, dict]:

@@ -40,6 +40,8 @@ class SplitConfig:
             raise ConfigError(f"split.present_per must be batch or example, not {self.present_per!r}")
         if not 0 <= self.unknown_rate < 1:
             raise ConfigError("split.unknown_rate must be in [0, 1)")
+        if (self.min_history is not None and self.min_history < 0) or self.val_series < 1:
+            raise ConfigError("split.min_history must not be negative and split.val_series must be at least 1")
 
 
 @dataclass

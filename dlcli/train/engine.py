@@ -246,7 +246,9 @@ class Trainer:
     def _write_record(self, record: dict) -> None:
         if self.dist.is_main:
             with open(self.run_dir / METRICS, "a", encoding="utf-8") as handle:
-                handle.write(json.dumps(record) + "\n")
+                # a non-finite metric is written as null: strict JSON readers reject a bare NaN
+                finite = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
+                handle.write(json.dumps(finite) + "\n")
 
     def _truncate_records(self, step: int) -> None:
         """Drop records written after the checkpoint a resumed run starts from."""

@@ -110,7 +110,7 @@ def test_long_format_daily_or_weekly_with_future_rows(tmp_path):
     )  # 4 weeks after the last observed one
     path.write_text("sku,week,sold\na,2024-01-01,3\na,2024-01-02,4\nb,2024-01-09,1\n")
     assert load_panel(path, DataConfig(series_col="sku", date_col="week", value_col="sold")).frequency == "D"
-    with pytest.raises(InputError, match="not on one weekly grid"):
+    with pytest.raises(InputError, match="off the weekly grid .*series a on 2024-01-01"):
         load_panel(path, DataConfig(series_col="sku", date_col="week", value_col="sold", frequency="W"))
     with pytest.raises(InputError, match="missing column 'price'"):
         load_panel(path, DataConfig(series_col="sku", date_col="week", value_col="sold", future_cols=["price"]))
