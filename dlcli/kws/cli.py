@@ -35,6 +35,12 @@ class ModelName(str, Enum):
     small = "small"
 
 
+class FrontEnd(str, Enum):
+    waveform = "waveform"
+    logmel = "logmel"
+    embedding = "embedding"
+
+
 class AugmentMode(str, Enum):
     online = "online"
     offline = "offline"
@@ -123,6 +129,14 @@ def train(
     model: Annotated[
         ModelName, typer.Option(help="xception1d (reference) or small.", rich_help_panel=MODEL)
     ] = ModelName.xception1d,
+    frontend: Annotated[
+        Optional[FrontEnd],
+        typer.Option(
+            help="waveform, logmel, or embedding: a frozen speech-embedding network pre-trained on real speech "
+            "and a small head (needs dlcli[wakeword]; its own recipe, --model is ignored).",
+            rich_help_panel=MODEL,
+        ),
+    ] = None,
     activation: Annotated[
         Optional[Activation], typer.Option(help="Any registered activation.", rich_help_panel=MODEL)
     ] = None,
@@ -150,18 +164,24 @@ def train(
 ) -> None:
     """Train a keyword spotter (reference recipe by default); writes best.pt, last.pt, metrics, curves."""
     from dlcli.config import load_config
-    from dlcli.kws.config import KwsConfig, default_config
+    from dlcli.kws.config import KwsConfig, default_config, embedding_config
     from dlcli.kws.train import train as run_training
 
     _threads()
 
     saved = out / "config.yaml"
     base = None if resume and saved.exists() and config is None else default_config(model.value)
+    if base is not None and frontend == FrontEnd.embedding:
+        from dlcli.kws.embedding import resource_folder
+
+        resource_folder()  # one clear line now, not after the clips are read, when openwakeword is missing
+        base = embedding_config()
     overrides = {
         "data.task": task.value if task else None,
         "data.background": str(background) if background else None,
         "data.max_train_clips": max_train_clips,
         "data.max_validation_clips": max_validation_clips,
+        "model.frontend": frontend.value if frontend else None,
         "model.activation": activation.value if activation else None,
         "model.width": width,
         "model.middle_blocks": middle_blocks,
