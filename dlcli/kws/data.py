@@ -97,6 +97,8 @@ TASKS = {
     "left-right": Task("left-right", ("left", "right"), True, False, "left and right, others unknown"),
     "12-class": Task("12-class", COMMANDS, True, True, "10 commands + silence + unknown (the literature's task)"),
     "digits": Task("digits", DIGITS, False, False, "zero..nine only, other words left out"),
+    # kws train --keywords: every word folder is a keyword, _unknown_ holds the negatives
+    "keywords": Task("keywords", None, True, True, "every word folder a keyword + _unknown_ folder + silence"),
 }
 
 

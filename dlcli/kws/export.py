@@ -43,6 +43,11 @@ def export_onnx(checkpoint_path: str | Path, destination: str | Path, *, batch: 
 
     onnx = _require_onnx()
     predictor = load_predictor(checkpoint_path, device="cpu")
+    if predictor.model_config.get("frontend") == "embedding":  # tracing would freeze the ONNX Runtime front end
+        raise UsageError(
+            f"{checkpoint_path}: ONNX export of the embedding front end is not supported yet; "
+            "kws infer, evaluate and infer --stream run the checkpoint"
+        )
     model = predictor.model.eval()
     destination = Path(destination)
     example = torch.randn(batch, predictor.clip_samples, generator=torch.Generator().manual_seed(seed))
