@@ -246,3 +246,76 @@ class EmbeddingClassifier(nn.Module):
             for i in range(0, len(windows), 1024)
         ]
         return torch.cat(logits).numpy()
+
+
+# ----------------------------------------------------------------------------- ONNX export
+
+
+class _Prepare(nn.Module):
+    def forward(self, waveforms: Tensor) -> Tensor:
+        return nn.functional.pad(waveforms, (CONTEXT, CONTEXT)) * INT16_FULL_SCALE  # (B, T + 2 x CONTEXT)
+
+
+class _Windows(nn.Module):
+    def __init__(self, frames: int):
+        super().__init__()
+        index = torch.arange(frames)[:, None] * STEP_FRAMES + torch.arange(WINDOW_FRAMES)[None, :]
+        self.register_buffer("index", index.reshape(-1))
+
+    def forward(self, mel: Tensor) -> Tensor:
+        mel = mel[:, 0] / 10.0 + 2.0  # (B, 1, F, 32) -> (B, F, 32), openWakeWord's scaling
+        windows = torch.index_select(mel, 1, self.index)  # (B, frames x 76, 32)
+        return windows.reshape(-1, WINDOW_FRAMES, MEL_BANDS, 1)  # (B x frames, 76, 32, 1)
+
+
+class _Head(nn.Module):
+    def __init__(self, head: nn.Module, frames: int):
+        super().__init__()
+        self.head, self.frames = head, frames
+
+    def forward(self, embeddings: Tensor) -> Tensor:
+        return self.head(embeddings.reshape(-1, self.frames, DIMS))  # (B x frames, 1, 1, 96) -> (B, frames, 96)
+
+
+def onnx_graph(model: EmbeddingClassifier, samples: int = 16000):
+    """One ONNX graph, waveform (batch, samples) -> logits: the glue and the head exported from torch,
+    joined with the two front-end graphs (opset 13, as theirs) by ``onnx.compose``."""
+    import io
+    import warnings
+
+    import onnx
+    from onnx import compose
+
+    def export(module: nn.Module, example: Tensor, name_in: str, name_out: str):
+        buffer = io.BytesIO()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                module.eval(), (example,), buffer, input_names=[name_in], output_names=[name_out],
+                dynamic_axes={name_in: {0: "batch"}, name_out: {0: "batch"}}, opset_version=13, dynamo=False,
+            )  # fmt: skip
+        return onnx.load_from_string(buffer.getvalue())
+
+    folder, frames = resource_folder(), model.frames
+    parts = [
+        export(_Prepare(), torch.zeros(2, samples), "waveform", "prepared"),
+        onnx.load(str(folder / FILES[0])),
+        export(_Windows(frames), torch.zeros(2, 1, mel_frames(samples + 2 * CONTEXT), MEL_BANDS), "mel", "windows"),
+        onnx.load(str(folder / FILES[1])),
+        export(_Head(model.head, frames), torch.zeros(2 * frames, 1, 1, DIMS), "embeddings", "logits"),
+    ]
+    version = max(part.ir_version for part in parts)
+    for part in parts:
+        part.ir_version = version
+    parts = [compose.add_prefix(part, f"part{i}/") for i, part in enumerate(parts)]
+    graph = parts[0]
+    for part in parts[1:]:
+        graph = compose.merge_models(graph, part, io_map=[(graph.graph.output[0].name, part.graph.input[0].name)])
+    for old, new in ((graph.graph.input[0].name, "waveform"), (graph.graph.output[0].name, "logits")):
+        for node in graph.graph.node:
+            node.input[:] = [new if name == old else name for name in node.input]
+            node.output[:] = [new if name == old else name for name in node.output]
+        for value in [*graph.graph.input, *graph.graph.output]:
+            if value.name == old:
+                value.name = new
+    return graph

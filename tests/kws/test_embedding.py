@@ -109,3 +109,13 @@ def test_train_evaluate_and_stream_with_the_embedding_front_end(tmp_path, sample
     assert result.exit_code == 0, result.output
     rows = result.output.strip().splitlines()
     assert rows[0] == "path,start_s,end_s,label,score" and len(rows) > 1
+    # one ONNX graph, front end included, that evaluate and infer take like the checkpoint
+    from dlcli.kws.export import export_onnx
+    from dlcli.kws.predictor import load_predictor
+
+    report = export_onnx(run, tmp_path / "model.onnx")
+    assert report["max_abs_diff"] < 1e-3
+    exported, original = load_predictor(tmp_path / "model.onnx"), load_predictor(run, device="cpu")
+    waveforms = np.random.default_rng(0).standard_normal((3, 16000)).astype(np.float32) * 0.1
+    np.testing.assert_allclose(exported.logits(waveforms), original.logits(waveforms), atol=1e-3)
+    assert exported.labels == original.labels
