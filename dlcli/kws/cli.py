@@ -252,7 +252,8 @@ def _train_keywords(keywords, out, voices, corpus, target, background, epochs, c
     typer.echo(
         f"threshold {report['threshold']} (at most {target:g} false accepts per hour on validation speech); "
         f"held-out voices: recall {recalls}; {speech['false_accepts_per_hour']} false accepts per hour of "
-        f"their speech; {report['timings']['total_s']:.0f} s; {out / 'keywords.json'}"
+        f"their speech; {report['timings']['total_s']:.0f} s; {out / 'keywords.json'}\n"
+        f"spot it: dlcli kws infer {out} RECORDING --stream --threshold {report['threshold']}"
     )
 
 

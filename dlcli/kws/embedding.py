@@ -153,39 +153,47 @@ def cache_folder() -> Path:
     return Path(root) / "kws-embeddings"
 
 
-def cached_embeddings(clips: Tensor | np.ndarray, *, show: bool = False, what: str = "embedding clips") -> Tensor:
-    """Embeddings of int16 clips (n, samples) as float32 (n, 9, 96), computed once per set of clips.
+CACHE_BLOCK = 256  # clips per cache file: an interrupted run keeps its finished blocks
 
-    The key is a hash of the clips' samples and of the two ONNX files, so a changed corpus,
-    other augmentation draws or another front-end release are computed afresh.
+
+def cached_embeddings(clips: Tensor | np.ndarray, *, show: bool = False, what: str = "embedding clips") -> Tensor:
+    """Embeddings of int16 clips (n, samples) as float32 (n, 9, 96), each block of clips computed once.
+
+    A block of 256 clips is keyed by a hash of its samples and of the two ONNX files, so a
+    changed corpus, other augmentation draws or another front-end release are computed afresh,
+    while the blocks a run shares with an earlier one (the same originals before other
+    augmented copies, the same test set) are read back; a stopped run resumes.
     """
     from dlcli.console import progress
     from dlcli.files import atomic_path
 
     array = clips.numpy() if isinstance(clips, Tensor) else np.asarray(clips)
     front_end = speech_embedding()
-    digest = hashlib.sha1(array.tobytes())
-    digest.update(f"{array.shape}{array.dtype}{front_end.fingerprint}".encode())
-    path = cache_folder() / f"{digest.hexdigest()}.npy"
-    if path.is_file():
-        try:
-            return torch.from_numpy(np.load(path))
-        except (OSError, ValueError):
-            log.warning(f"{path}: unreadable cached embeddings, computing them again")
-    batch = 64
+    folder = cache_folder()
     parts = []
     with progress(disable=not show, transient=True) as bar:
         task = bar.add_task(what, total=len(array), info="")
-        for start in range(0, len(array), batch):
-            waveforms = array[start : start + batch].astype(np.float32) / 32768.0
-            parts.append(front_end.clips(waveforms))
-            bar.advance(task, len(waveforms))
-    features = np.concatenate(parts) if parts else np.zeros((0, embeddings_per_clip(array.shape[1]), DIMS), np.float32)
-    features = features.astype(np.float32)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as temporary, open(temporary, "wb") as handle:
-        np.save(handle, features)
-    return torch.from_numpy(features)
+        for start in range(0, len(array), CACHE_BLOCK):
+            block = np.ascontiguousarray(array[start : start + CACHE_BLOCK])
+            digest = hashlib.sha1(block.tobytes())
+            digest.update(f"{block.shape}{block.dtype}{front_end.fingerprint}".encode())
+            path = folder / f"{digest.hexdigest()}.npy"
+            features = None
+            if path.is_file():
+                try:
+                    features = np.load(path)
+                except (OSError, ValueError):
+                    log.warning(f"{path}: unreadable cached embeddings, computing them again")
+            if features is None:
+                features = front_end.clips(block.astype(np.float32) / 32768.0).astype(np.float32)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with atomic_path(path) as temporary, open(temporary, "wb") as handle:
+                    np.save(handle, features)
+            parts.append(features)
+            bar.advance(task, len(block))
+    if not parts:
+        return torch.zeros((0, embeddings_per_clip(array.shape[1]), DIMS))
+    return torch.from_numpy(np.concatenate(parts))
 
 
 # ----------------------------------------------------------------------------- the head

@@ -96,7 +96,7 @@ def test_train_evaluate_and_stream_with_the_embedding_front_end(tmp_path, sample
     assert checkpoint["model_config"]["frontend"] == "embedding"
     assert all(key.startswith("head.") for key in checkpoint["state_dict"])  # the front end stays outside
     cached = sorted((tmp_path / "cache" / "kws-embeddings").glob("*.npy"))
-    assert len(cached) == 2  # training and validation embeddings
+    assert len(cached) >= 2  # training and validation embeddings, in blocks
     stamps = [p.stat().st_mtime_ns for p in cached]
     assert runner.invoke(app, [*args, "--overwrite"]).exit_code == 0
     assert [p.stat().st_mtime_ns for p in cached] == stamps  # reused, not computed again
