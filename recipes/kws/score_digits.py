@@ -18,9 +18,10 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from dlcli.kws.data import build_split, get_task, scan_corpus
+from dlcli.kws.data import build_split, get_task, scan_corpus, speaker_of
 from dlcli.kws.embedding import cached_embeddings
 from dlcli.kws.evaluate import predict
 from dlcli.kws.predictor import load_predictor
@@ -52,8 +53,14 @@ def main() -> int:
                     logits = predictor.model(features[name]).numpy()
             else:
                 logits = predict(predictor, data.clips)
-            result[f"{name}_accuracy"] = round(float((logits.argmax(1) == data.targets).mean()), 4)
+            correct = logits.argmax(1) == data.targets
+            result[f"{name}_accuracy"] = round(float(correct.mean()), 4)
             result[f"{name}_clips"] = int(len(data.targets))
+            if name == "real":  # per speaker: the file names are SPEAKER_nohash_N
+                speakers = np.array([speaker_of(path) for path in data.paths])
+                result["real_by_speaker"] = {
+                    s: round(float(correct[speakers == s].mean()), 4) for s in sorted(set(speakers))
+                }
         (run / "score-digits.json").write_text(json.dumps(result, indent=2) + "\n")
         print(json.dumps(result), flush=True)
     return 0
