@@ -9,7 +9,9 @@ microphone; ``kws.synth``):
 - ``_unknown_``: what must not fire: the keyword's own words alone, phrases with one word
   swapped for a phonetically close one and close single words (one phone substituted,
   inserted or deleted, from the CMU pronouncing dictionary that pocketsphinx ships), and
-  general speech (random dictionary words and short word sequences);
+  general speech (random dictionary words and short word sequences), and one-second windows
+  cut at random from a few seconds of continuous speech by each voice (what a stream looks like:
+  words cut at the window's edges, several in one window);
 - silence, cut from the background noise at training time.
 
 Noise from ``--background`` (real recordings, where the user has them) is mixed into the
@@ -128,6 +130,7 @@ class KeywordCorpusConfig:
     takes: int = 2  # clips of each keyword per voice
     confusable: int = 6  # near-miss clips per voice
     general: int = 6  # general-speech clips per voice
+    stream_windows: int = 8  # one-second windows cut from continuous speech by each voice (what streams look like)
     flite_share: float = 0.5  # flite voices are closer to human speech than espeak-ng's
     seed: int = 0
     background: str | None = None  # real noise mixed into the clips too
@@ -163,15 +166,30 @@ def corpus_cache(config: KeywordCorpusConfig) -> Path:
 def _speak_voice(job: tuple) -> list[str]:
     """Worker: every clip of one voice (existing files are kept, so an interrupted run resumes)."""
     from dlcli.audio import save_audio
-    from dlcli.kws.synth import _noise_pool, take
+    from dlcli.kws.data import CLIP_SAMPLES
+    from dlcli.kws.synth import _noise_pool, _trim, record, speak, take
 
     out, voice, synth_config, items, noise_folders = job
     pool = _noise_pool(noise_folders)
-    for name, text, seed in items:
+    written = []
+    for name, text, seed, *windows in items:
+        if windows:  # continuous speech cut into one-second windows: words cut at the edges, several per window
+            names = windows[0]
+            written += names
+            if all((Path(out) / n).exists() for n in names):
+                continue
+            rng = np.random.default_rng(seed)
+            speech = _trim(speak(voice, text))
+            for window_name in names:
+                start = int(rng.integers(0, max(1, len(speech) - CLIP_SAMPLES)))
+                clip = record(speech[start : start + CLIP_SAMPLES], voice, rng, pool, synth_config)
+                save_audio(Path(out) / window_name, clip, SAMPLE_RATE)
+            continue
         destination = Path(out) / name
         if not destination.exists():
             save_audio(destination, take(voice, text, np.random.default_rng(seed), pool, synth_config), SAMPLE_RATE)
-    return [name for name, _, _ in items]
+        written.append(name)
+    return written
 
 
 def generate_keyword_corpus(out: str | Path, config: KeywordCorpusConfig, *, quiet: bool = False) -> dict:
@@ -202,6 +220,10 @@ def generate_keyword_corpus(out: str | Path, config: KeywordCorpusConfig, *, qui
         negatives = negative_texts(config.keywords, rng, config.confusable, config.general)
         items += [(f"{UNKNOWN}/{voice.speaker}_nohash_{n}.wav", text, [config.seed, index, 99, n])
                   for n, text in enumerate(negatives)]  # fmt: skip
+        if config.stream_windows:
+            text = " ".join(negative_texts(config.keywords, rng, 1, 5))
+            windows = [f"{UNKNOWN}/{voice.speaker}_nohash_s{n}.wav" for n in range(config.stream_windows)]
+            items.append(("", text, [config.seed, index, 98], windows))
         jobs.append((str(out), voice, synth_config, items, tuple(folders)))
     workers = config.workers or os.cpu_count() or 1
     names: dict[str, list[str]] = {}

@@ -89,6 +89,8 @@ def main() -> int:
     refractory = int(round(16000 / EMBEDDING_STEP))
     allowed = int(np.floor(args.target * hours + 1e-9))
     report = {"positives": len(positives), "negative_hours": round(hours, 4), "negatives": [str(p) for p in negatives]}
+    is_speech = np.array([p.parent.name == "streams" for p in negatives])
+    seconds = np.array([len(a) / 16000 for a in negative_audio])
     for name, score in models.items():
         best = np.array([score(s).max() for s in streams_pos])
         negative_scores = [score(s) for s in streams_neg]
@@ -98,15 +100,20 @@ def main() -> int:
             if false <= allowed:
                 chosen = (float(threshold), false)
                 break
-        threshold, false = chosen if chosen else (1.0, None)
+        threshold, false = chosen if chosen else (None, None)
+        sweep = {}
+        for value in (0.5, 0.7, 0.9, 0.95, 0.99, 0.999):
+            counts = np.array([peaks_above(s, value, refractory) for s in negative_scores])
+            sweep[str(value)] = {
+                "recall": round(float((best >= value).mean()), 4),
+                "speech_false_accepts_per_hour": round(counts[is_speech].sum() / (seconds[is_speech].sum() / 3600), 1),
+                "noise_false_accepts_per_hour": round(counts[~is_speech].sum() / (seconds[~is_speech].sum() / 3600), 1),
+            }
         report[name] = {
-            "threshold": threshold,
+            "threshold_for_target": threshold,
             "false_accepts": false,
-            "recall": round(float((best >= threshold).mean()), 4),
-            "recall_at_0.5": round(float((best >= 0.5).mean()), 4),
-            "false_accepts_per_hour_at_0.5": round(
-                sum(peaks_above(s, 0.5, refractory) for s in negative_scores) / hours, 1
-            ),
+            "recall_at_target": round(float((best >= threshold).mean()), 4) if threshold else None,
+            "sweep": sweep,
         }
     print(json.dumps(report, indent=2))
     (args.run / "compare-openwakeword.json").write_text(json.dumps(report, indent=2) + "\n")

@@ -73,12 +73,14 @@ def test_generated_corpus_has_keywords_negatives_lists_and_is_reused(tmp_path):
     from dlcli.kws.data import UNKNOWN, get_task, scan_corpus
     from dlcli.kws.keywords import KeywordCorpusConfig, generate_keyword_corpus
 
-    config = KeywordCorpusConfig(keywords=["lights on"], voices=10, takes=1, confusable=1, general=0, workers=1)
+    config = KeywordCorpusConfig(
+        keywords=["lights on"], voices=10, takes=1, confusable=1, general=0, stream_windows=2, workers=1
+    )
     summary = generate_keyword_corpus(tmp_path / "corpus", config, quiet=True)
-    assert summary["clips"] == 20 and summary["labels"] == ["lights_on"]
+    assert summary["clips"] == 40 and summary["labels"] == ["lights_on"]
     corpus = scan_corpus(tmp_path / "corpus")
     assert corpus.split_source == "lists" and corpus.words == ["lights_on"]
-    assert sum(c.word == UNKNOWN for c in corpus.clips) == 10
+    assert sum(c.word == UNKNOWN for c in corpus.clips) == 30  # 1 near miss, 2 windows of continuous speech
     assert {c.split for c in corpus.clips} == {"training", "validation", "testing"}
     labels = get_task("keywords").labels(corpus.words)
     assert labels == ["lights_on", "_unknown_", "_silence_"]
