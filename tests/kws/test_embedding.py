@@ -110,7 +110,7 @@ def test_train_evaluate_and_stream_with_the_embedding_front_end(tmp_path, sample
     run = tmp_path / "run"
     args = ["-q", "kws", "train", str(sample_corpus), "--out", str(run), "--frontend", "embedding"]
     args += ["--task", "left-right", "--epochs", "2", "--max-train-clips", "16", "--max-validation-clips", "4"]
-    result = runner.invoke(app, [*args, "--copies", "1"])
+    result = runner.invoke(app, [*args, "--augment", "offline", "--copies", "1"])
     assert result.exit_code == 0, result.output
     checkpoint = torch.load(run / "best.pt", weights_only=True)
     assert checkpoint["model_config"]["frontend"] == "embedding"
