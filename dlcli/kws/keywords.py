@@ -40,6 +40,7 @@ from dlcli.kws.data import BACKGROUND_FOLDER, SAMPLE_RATE, UNKNOWN, WORDS
 log = logging.getLogger("dlcli.kws")
 
 CORPUS_VERSION = 1  # part of the cache key: bump when the generator changes what it writes
+STREAMS_FOLDER = "_streams_"  # the generated keyword-free speech streams, beside the clips
 
 
 # ----------------------------------------------------------------------------- pronunciations
@@ -392,7 +393,7 @@ def train_keywords(
     from dlcli.audio import list_audio_files
 
     noise = load_background(list_audio_files(noise_folder))
-    streams = corpus_dir / "streams"
+    streams = corpus_dir / STREAMS_FOLDER  # not a word folder: scan_corpus skips names starting with "_"
     streams.mkdir(exist_ok=True)
     report: dict = {"keywords": corpus_config.keywords, "labels": predictor.labels, "corpus": str(corpus_dir)}
     echo(f"[3/4] calibrating the threshold on {stream_seconds / 60:.0f} min of validation voices' speech")

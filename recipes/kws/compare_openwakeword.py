@@ -8,7 +8,7 @@ score reaches the threshold; on negatives every peak above it, then 1 s of quiet
 Each model gets the lowest threshold with at most TARGET false accepts per hour of negatives.
 
     python recipes/kws/compare_openwakeword.py runs/kw-jarvis --openwakeword hey_jarvis_v0.1.onnx \
-        --negatives ../shared/data/speech-commands-background-noise
+        --negatives ../shared/data/speech-commands-background-noise --speech ../shared/data/librispeech-speakers
 """
 
 from __future__ import annotations
@@ -66,7 +66,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path, help="run folder of kws train --keywords (keywords.json inside)")
     parser.add_argument("--openwakeword", default="hey_jarvis_v0.1.onnx", help="model file of the openwakeword wheel")
-    parser.add_argument("--negatives", type=Path, action="append", default=[], help="extra keyword-free audio")
+    parser.add_argument("--negatives", type=Path, action="append", default=[], help="keyword-free noise recordings")
+    parser.add_argument("--speech", type=Path, action="append", default=[], help="keyword-free real speech")
     parser.add_argument("--target", type=float, default=1.0, help="false accepts per hour allowed")
     args = parser.parse_args()
     info = json.loads((args.run / "keywords.json").read_text())
@@ -75,9 +76,13 @@ def main() -> int:
     label = predictor.labels[predictor.keyword_indices[0]]
     front_end = speech_embedding()
     positives = [c.path for c in scan_corpus(corpus).clips if c.split == "testing" and c.word == label]
-    negatives = sorted((corpus / "streams").glob("testing-*.wav"))
-    for folder in args.negatives:
-        negatives += list_audio_files(folder)
+    negatives = sorted((corpus / "_streams_").glob("testing-*.wav"))
+    kinds = ["generated speech"] * len(negatives)
+    for kind, folders in (("noise", args.negatives), ("real speech", args.speech)):
+        for folder in folders:
+            files = list_audio_files(folder)
+            negatives += files
+            kinds += [kind] * len(files)
     streams_pos = [front_end.stream(np.pad(load_audio(p, 16000)[0], (PAD, PAD))) for p in positives]
     negative_audio = [load_audio(p, 16000)[0] for p in negatives]
     hours = sum(len(a) for a in negative_audio) / 16000 / 3600
@@ -88,8 +93,12 @@ def main() -> int:
     }
     refractory = int(round(16000 / EMBEDDING_STEP))
     allowed = int(np.floor(args.target * hours + 1e-9))
-    report = {"positives": len(positives), "negative_hours": round(hours, 4), "negatives": [str(p) for p in negatives]}
-    is_speech = np.array([p.parent.name == "streams" for p in negatives])
+    report = {"positives": len(positives), "negative_hours": round(hours, 4)}
+    report["hours_by_kind"] = {
+        k: round(sum(len(a) for a, c in zip(negative_audio, kinds) if c == k) / 16000 / 3600, 4)
+        for k in sorted(set(kinds))
+    }
+    kinds = np.array(kinds)
     seconds = np.array([len(a) / 16000 for a in negative_audio])
     for name, score in models.items():
         best = np.array([score(s).max() for s in streams_pos])
@@ -104,11 +113,12 @@ def main() -> int:
         sweep = {}
         for value in (0.5, 0.7, 0.9, 0.95, 0.99, 0.999):
             counts = np.array([peaks_above(s, value, refractory) for s in negative_scores])
-            sweep[str(value)] = {
-                "recall": round(float((best >= value).mean()), 4),
-                "speech_false_accepts_per_hour": round(counts[is_speech].sum() / (seconds[is_speech].sum() / 3600), 1),
-                "noise_false_accepts_per_hour": round(counts[~is_speech].sum() / (seconds[~is_speech].sum() / 3600), 1),
-            }
+            sweep[str(value)] = {"recall": round(float((best >= value).mean()), 4)}
+            for kind in sorted(set(kinds)):
+                hours_of_kind = seconds[kinds == kind].sum() / 3600
+                sweep[str(value)][f"{kind} false accepts per hour"] = round(
+                    counts[kinds == kind].sum() / hours_of_kind, 1
+                )
         report[name] = {
             "threshold_for_target": threshold,
             "false_accepts": false,

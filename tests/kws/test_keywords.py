@@ -78,6 +78,11 @@ def test_generated_corpus_has_keywords_negatives_lists_and_is_reused(tmp_path):
     )
     summary = generate_keyword_corpus(tmp_path / "corpus", config, quiet=True)
     assert summary["clips"] == 40 and summary["labels"] == ["lights_on"]
+    from dlcli.audio import save_audio
+    from dlcli.kws.keywords import STREAMS_FOLDER
+
+    # the calibration streams live beside the clips and must not become a class
+    save_audio(tmp_path / "corpus" / STREAMS_FOLDER / "validation-1s.wav", np.zeros(16000, np.float32), 16000)
     corpus = scan_corpus(tmp_path / "corpus")
     assert corpus.split_source == "lists" and corpus.words == ["lights_on"]
     assert sum(c.word == UNKNOWN for c in corpus.clips) == 30  # 1 near miss, 2 windows of continuous speech
