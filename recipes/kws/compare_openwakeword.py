@@ -86,7 +86,7 @@ def main() -> int:
     streams_pos = [front_end.stream(np.pad(load_audio(p, 16000)[0], (PAD, PAD))) for p in positives]
     negative_audio = [load_audio(p, 16000)[0] for p in negatives]
     hours = sum(len(a) for a in negative_audio) / 16000 / 3600
-    streams_neg = [front_end.stream(a) for a in negative_audio]
+    streams_neg = [front_end.stream(np.pad(a, (PAD, PAD))) for a in negative_audio]  # short files get 16 windows
     models = {
         "dlcli": dlcli_scores(predictor.model.eval(), predictor.keyword_indices[0]),
         "openwakeword": openwakeword_scores(resource_folder() / args.openwakeword),
