@@ -35,6 +35,12 @@ class ModelName(str, Enum):
     small = "small"
 
 
+class FrontEnd(str, Enum):
+    waveform = "waveform"
+    logmel = "logmel"
+    embedding = "embedding"
+
+
 class AugmentMode(str, Enum):
     online = "online"
     offline = "offline"
@@ -103,8 +109,32 @@ def synth_corpus(
 
 @app.command()
 def train(
-    data: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="Speech Commands folder.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder (checkpoints, metrics, curves).")],
+    data: Annotated[
+        Optional[Path],
+        typer.Argument(exists=True, file_okay=False, help="Speech Commands folder (none with --keywords)."),
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder (checkpoints, metrics, curves).")] = ...,
+    keywords: Annotated[
+        Optional[str],
+        typer.Option(
+            help='Comma-separated keywords to make from text alone ("hey lumen,lights on"): a synthetic corpus '
+            "(cached), the embedding front end, a calibrated threshold.",
+            rich_help_panel=DATA,
+        ),
+    ] = None,
+    voices: Annotated[int, typer.Option(help="--keywords: synthetic voices.", rich_help_panel=DATA)] = 200,
+    corpus: Annotated[
+        Optional[Path],
+        typer.Option(
+            file_okay=False,
+            help="--keywords: corpus folder (default: a cache keyed by the settings).",
+            rich_help_panel=DATA,
+        ),
+    ] = None,
+    target_false_accepts: Annotated[
+        float,
+        typer.Option(help="--keywords: false accepts per hour of speech the threshold allows.", rich_help_panel=DATA),
+    ] = 1.0,
     task: Annotated[Optional[TaskName], typer.Option(help="Which words are classes.", rich_help_panel=DATA)] = None,
     background: Annotated[
         Optional[Path],
@@ -123,6 +153,14 @@ def train(
     model: Annotated[
         ModelName, typer.Option(help="xception1d (reference) or small.", rich_help_panel=MODEL)
     ] = ModelName.xception1d,
+    frontend: Annotated[
+        Optional[FrontEnd],
+        typer.Option(
+            help="waveform, logmel, or embedding: a frozen speech-embedding network pre-trained on real speech "
+            "and a small head (needs dlcli[wakeword]; its own recipe, --model is ignored).",
+            rich_help_panel=MODEL,
+        ),
+    ] = None,
     activation: Annotated[
         Optional[Activation], typer.Option(help="Any registered activation.", rich_help_panel=MODEL)
     ] = None,
@@ -150,18 +188,29 @@ def train(
 ) -> None:
     """Train a keyword spotter (reference recipe by default); writes best.pt, last.pt, metrics, curves."""
     from dlcli.config import load_config
-    from dlcli.kws.config import KwsConfig, default_config
+    from dlcli.kws.config import KwsConfig, default_config, embedding_config
     from dlcli.kws.train import train as run_training
 
     _threads()
 
+    if keywords is not None:
+        _train_keywords(keywords, out, voices, corpus, target_false_accepts, background, epochs, config, overwrite)
+        return
+    if data is None:
+        raise UsageError("give a Speech Commands folder to train on, or --keywords to make one from text")
     saved = out / "config.yaml"
     base = None if resume and saved.exists() and config is None else default_config(model.value)
+    if base is not None and frontend == FrontEnd.embedding:
+        from dlcli.kws.embedding import resource_folder
+
+        resource_folder()  # one clear line now, not after the clips are read, when openwakeword is missing
+        base = embedding_config()
     overrides = {
         "data.task": task.value if task else None,
         "data.background": str(background) if background else None,
         "data.max_train_clips": max_train_clips,
         "data.max_validation_clips": max_validation_clips,
+        "model.frontend": frontend.value if frontend else None,
         "model.activation": activation.value if activation else None,
         "model.width": width,
         "model.middle_blocks": middle_blocks,
@@ -175,6 +224,37 @@ def train(
     result = run_training(data, out, resolved, resume=resume, overwrite=overwrite, init=init)
     best = f"{result.monitor} {result.best_metric:.4f}" if result.best_metric is not None else "no validation"
     typer.echo(f"{result.epochs} epochs, {result.steps} steps; best {best}; {result.best_path or result.last_path}")
+
+
+def _train_keywords(keywords, out, voices, corpus, target, background, epochs, config_file, overwrite) -> None:
+    """``kws train --keywords``: corpus from text, the embedding front end, a calibrated threshold."""
+    from dlcli.config import load_config
+    from dlcli.kws.config import KwsConfig, embedding_config
+    from dlcli.kws.embedding import resource_folder
+    from dlcli.kws.keywords import KeywordCorpusConfig, train_keywords
+
+    resource_folder()  # one clear line before minutes of corpus generation, when openwakeword is missing
+    try:
+        corpus_config = KeywordCorpusConfig(
+            keywords=keywords.split(","), voices=voices, background=str(background) if background else None,
+            seed=runtime.seed if runtime.seed is not None else 0,
+        )  # fmt: skip
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    resolved = load_config(KwsConfig, config_file, {"train.epochs": epochs}, base=embedding_config())
+    report = train_keywords(
+        out, corpus_config, resolved, corpus_dir=corpus, target_per_hour=target, overwrite=overwrite,
+        quiet=runtime.quiet, echo=lambda line: typer.echo(line, err=True),
+    )  # fmt: skip
+    test = report["test_clips"]
+    recalls = ", ".join(f"{k[len('recall_') :]} {100 * v:.1f}%" for k, v in test.items() if k.startswith("recall_"))
+    speech = report["test_speech_false_accepts"]
+    typer.echo(
+        f"threshold {report['threshold']} (at most {target:g} false accepts per hour on validation speech); "
+        f"held-out voices: recall {recalls}; {speech['false_accepts_per_hour']} false accepts per hour of "
+        f"their speech; {report['timings']['total_s']:.0f} s; {out / 'keywords.json'}\n"
+        f"spot it: dlcli kws infer {out} RECORDING --stream --threshold {report['threshold']}"
+    )
 
 
 def _evaluation_folder(model: Path) -> Path:

@@ -56,6 +56,21 @@ class KwsConfig:
     train: TrainConfig = field(default_factory=reference_training)
 
 
+def embedding_config() -> KwsConfig:
+    """A small head on the frozen speech-embedding front end (openWakeWord's design).
+
+    Its features are computed once, so augmentation could only be offline copies; none by default:
+    on real spoken digits two distorted, noise-mixed copies of every synthetic clip cost 3.6 points
+    (docs/BENCHMARKS.md), and the corpus generators already mix noise into their clips. The head
+    trains in seconds an epoch, hence more epochs and a higher rate.
+    """
+    return KwsConfig(
+        augment=AugmentConfig(mode="none", copies=2),  # --augment offline: 2 copies
+        model=XceptionConfig(frontend="embedding", middle_blocks=0, pooling="mean", dropout=0.3),
+        train=reference_training(epochs=40, batch_size=64, lr=1e-3, weight_decay=1e-4, plateau_patience=3),
+    )
+
+
 def default_config(model: str = "xception1d") -> KwsConfig:
     """The starting point for ``--model``: the reference recipe, or its small-model variant."""
     if model not in PRESETS:

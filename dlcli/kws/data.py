@@ -2,7 +2,8 @@
 
 Layout (v0.01 and v0.02 alike): one folder per word, ``validation_list.txt`` and
 ``testing_list.txt`` naming held-out files relative to the root, ``_background_noise_``
-with long noise recordings (never a class). Without the list files the split comes from
+with long noise recordings (never a class). The released test sets add ``_unknown_`` and
+``_silence_`` folders, read as those two classes (all of such a folder is the test split). Without the list files the split comes from
 the official hash rule on the speaker part of the file name, so every take of a speaker
 lands in the same split. Any audio format and sample rate is read (resampled to 16 kHz
 mono) and centre padded or cropped to one second.
@@ -82,6 +83,8 @@ class Task:
     def label_of(self, word: str, labels: Sequence[str]) -> int | None:
         if word in labels and word not in (UNKNOWN, SILENCE):
             return labels.index(word)
+        if word == SILENCE:  # a _silence_ folder of the released test-set layout
+            return labels.index(SILENCE) if self.silence else None
         return labels.index(UNKNOWN) if self.unknown else None
 
 
@@ -94,6 +97,8 @@ TASKS = {
     "left-right": Task("left-right", ("left", "right"), True, False, "left and right, others unknown"),
     "12-class": Task("12-class", COMMANDS, True, True, "10 commands + silence + unknown (the literature's task)"),
     "digits": Task("digits", DIGITS, False, False, "zero..nine only, other words left out"),
+    # kws train --keywords: every word folder is a keyword, _unknown_ holds the negatives
+    "keywords": Task("keywords", None, True, True, "every word folder a keyword + _unknown_ folder + silence"),
 }
 
 
@@ -142,24 +147,33 @@ def scan_corpus(root: str | Path, *, validation_percent: float = 10.0, testing_p
     root = Path(root)
     if not root.is_dir():
         raise InputError("not a folder (a Speech Commands folder has one sub-folder per word)", path=root)
-    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+    # word folders, and the _unknown_ / _silence_ folders of the released test-set layout (read as those classes)
+    folders = sorted(
+        p for p in root.iterdir() if p.is_dir() and (p.name in (UNKNOWN, SILENCE) or not p.name.startswith((".", "_")))
+    )
     validation, testing = _read_list(root / "validation_list.txt"), _read_list(root / "testing_list.txt")
     use_lists = bool(validation or testing)
+    # the released test sets (speech_commands_test_set_v0.0x) have _unknown_ and _silence_ folders and no
+    # lists: every clip of such a folder is a test clip, not just the hash rule's tenth
+    released_test_set = not use_lists and any(f.name in (UNKNOWN, SILENCE) for f in folders)
     clips = []
     for folder in folders:
         for path in list_audio_files(folder, recursive=False):
             key = f"{folder.name}/{path.stem}"
             if use_lists:
                 split = "validation" if key in validation else "testing" if key in testing else "training"
+            elif released_test_set:
+                split = "testing"
             else:
                 split = split_of(path.name, validation_percent, testing_percent)
             clips.append(Clip(path, folder.name, speaker_of(path), split))
-    words = sorted({c.word for c in clips})
+    words = sorted({c.word for c in clips} - {UNKNOWN, SILENCE})
     if not clips:
         raise InputError("no audio clips in word folders (expected WORD/SPEAKER_nohash_N.wav)", path=root)
     background_dir = root / BACKGROUND_FOLDER
     background = list_audio_files(background_dir) if background_dir.is_dir() else []
-    return Corpus(root, clips, words, background, "lists" if use_lists else "hash rule")
+    source = "lists" if use_lists else "released test set" if released_test_set else "hash rule"
+    return Corpus(root, clips, words, background, source)
 
 
 def task_examples(corpus: Corpus, task: Task, labels: Sequence[str], split: str | None) -> tuple[list[Path], list[int]]:
@@ -292,7 +306,9 @@ def build_split(
     clips are cut from the background noise. ``max_clips`` keeps a seeded random subset.
     """
     paths, targets = task_examples(corpus, task, labels, split)
-    if task.silence:
+    # the released test-set layout brings its own _silence_ clips and an already balanced _unknown_ folder
+    given = {c.word for c in corpus.select(split)} & {UNKNOWN, SILENCE}
+    if task.silence and not given:
         unknown = labels.index(UNKNOWN)
         known = [i for i, t in enumerate(targets) if t != unknown]
         others = [i for i, t in enumerate(targets) if t == unknown]
@@ -305,7 +321,7 @@ def build_split(
     clips, loaded, failures = load_clips(paths, show=show, what=f"reading {split or 'all'} clips")
     targets_array = np.asarray(targets, dtype=np.int64)[loaded]
     names = [str(paths[i]) for i in loaded]
-    if task.silence:
+    if task.silence and SILENCE not in given:
         count = max(1, round(len(loaded) / max(1, len(labels) - 1)))
         if max_clips is not None:
             count = min(count, max(1, max_clips // len(labels)))

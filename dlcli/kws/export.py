@@ -44,20 +44,26 @@ def export_onnx(checkpoint_path: str | Path, destination: str | Path, *, batch: 
     onnx = _require_onnx()
     predictor = load_predictor(checkpoint_path, device="cpu")
     model = predictor.model.eval()
+    embedding = predictor.model_config.get("frontend") == "embedding"  # its front end is ONNX already
     destination = Path(destination)
     example = torch.randn(batch, predictor.clip_samples, generator=torch.Generator().manual_seed(seed))
     with atomic_path(destination) as temporary, warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(
-            model,
-            (example,),
-            str(temporary),
-            input_names=["waveform"],
-            output_names=["logits"],
-            dynamic_axes={"waveform": {0: "batch"}, "logits": {0: "batch"}},
-            opset_version=OPSET,
-            dynamo=False,
-        )
+        if embedding:
+            from dlcli.kws.embedding import onnx_graph
+
+            onnx.save(onnx_graph(model, predictor.clip_samples), str(temporary))
+        else:
+            torch.onnx.export(
+                model,
+                (example,),
+                str(temporary),
+                input_names=["waveform"],
+                output_names=["logits"],
+                dynamic_axes={"waveform": {0: "batch"}, "logits": {0: "batch"}},
+                opset_version=OPSET,
+                dynamo=False,
+            )
         graph = onnx.load(str(temporary))
         info = {
             "task": TASK,

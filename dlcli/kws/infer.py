@@ -187,6 +187,11 @@ def window_probabilities(predictor: Predictor, audio: np.ndarray, hop: int, batc
     start or end still gets a window centred on it.
     """
     size = predictor.clip_samples
+    model = getattr(predictor, "model", None)
+    if hasattr(model, "stream_logits"):  # a front end that embeds the whole recording once (kws.embedding)
+        logits = model.stream_logits(audio, hop, size)
+        exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return exp / exp.sum(axis=1, keepdims=True)
     padded = np.pad(audio, (size // 2, size // 2 + hop))
     starts = np.arange(0, max(1, len(padded) - size + 1), hop)
     probabilities = []

@@ -140,7 +140,8 @@ class XceptionConfig:
     pooling: str = "flatten"  # flatten (reference: the whole 2048 x 32 map) | mean (global average)
     dropout: float = 0.75  # before the classifier
     samples: int = 16000  # clip length the flatten head is built for (1 s at 16 kHz)
-    frontend: str = "waveform"  # waveform (reference: raw samples) | logmel (40 bands every 10 ms)
+    frontend: str = "waveform"  # waveform (reference: raw samples) | logmel (40 bands every 10 ms) | embedding
+    # (embedding: the frozen speech-embedding network of dlcli.kws.embedding and a small head; width scales the head)
     kernel_size: int = 3  # of the separable convolutions in the blocks (reference: 3)
     n_mels: int = 40  # logmel front end only
 
@@ -156,8 +157,8 @@ class XceptionConfig:
             raise ValueError(f"pooling must be flatten or mean, not {self.pooling!r}")
         if not 0 <= self.dropout < 1:
             raise ValueError("dropout must be in [0, 1)")
-        if self.frontend not in ("waveform", "logmel"):
-            raise ValueError(f"frontend must be waveform or logmel, not {self.frontend!r}")
+        if self.frontend not in ("waveform", "logmel", "embedding"):
+            raise ValueError(f"frontend must be waveform, logmel or embedding, not {self.frontend!r}")
         if self.kernel_size < 1 or self.kernel_size % 2 == 0:
             raise ValueError("kernel_size must be odd")
 
@@ -265,7 +266,11 @@ class Xception1d(nn.Module):
         return self.head(self.features(waveforms))
 
 
-def build_model(config: XceptionConfig) -> Xception1d:
+def build_model(config: XceptionConfig) -> nn.Module:
+    if config.frontend == "embedding":
+        from dlcli.kws.embedding import EmbeddingClassifier
+
+        return EmbeddingClassifier(config)
     return Xception1d(config)
 
 

@@ -163,10 +163,19 @@ def train(
     if config.augment.mode == "offline":
         clips, targets = offline_copies(clips, targets, augmenter, config.augment.copies, seed)
     online = config.augment.mode == "online"
+    val_clips = torch.from_numpy(val_split.clips)
+    if model_config.frontend == "embedding":  # a frozen front end: embed every clip once (cached), train the head
+        from dlcli.kws.embedding import cached_embeddings
+
+        if online:
+            log.warning("the embedding front end computes features once: online augmentation is not applied")
+        clips = cached_embeddings(clips, show=show, what="embedding training clips")
+        val_clips = cached_embeddings(val_clips, show=show, what="embedding validation clips")
+        online = False
 
     def step(model, batch):
         waveforms, target = batch
-        waveforms = waveforms.float() * INT16_SCALE
+        waveforms = waveforms.float() * INT16_SCALE if waveforms.dtype == torch.int16 else waveforms  # or embeddings
         if model.training and online:
             if augmenter.noise is not None and augmenter.noise.device != waveforms.device:
                 augmenter.to(waveforms.device)
@@ -205,7 +214,7 @@ def train(
             "testing_percent": config.data.testing_percent,
         },
     )
-    val_data = TensorBatchDataset(torch.from_numpy(val_split.clips), torch.from_numpy(val_split.targets))
+    val_data = TensorBatchDataset(val_clips, torch.from_numpy(val_split.targets))
     return trainer.fit(
         TensorBatchDataset(clips, targets),
         val_data if len(val_split.targets) else None,

@@ -17,6 +17,7 @@ from dlcli.kws.data import (
     scan_corpus,
     speaker_of,
     split_of,
+    task_examples,
 )
 
 
@@ -118,3 +119,31 @@ def test_unreadable_clips_are_reported_not_fatal(tmp_path, sample_corpus):
     data = build_split(corpus, task, task.labels(corpus.words), None)
     assert len(data.failures) == 1 and "deadbeef" in str(data.failures[0][0])
     assert len(data.targets) == len(corpus.clips) - 1
+
+
+def test_released_test_set_layout_reads_unknown_and_silence_folders(tmp_path, sample_corpus):
+    """speech_commands_test_set_v0.0x: word folders, _unknown_, _silence_, no lists; all of it is test data."""
+    import shutil
+
+    for word in ("yes", "no"):
+        shutil.copytree(sample_corpus / word, tmp_path / word)
+    shutil.copytree(sample_corpus / "marvin", tmp_path / UNKNOWN)  # unknown words, in their own folder
+    shutil.copytree(sample_corpus / "_background_noise_", tmp_path / "_background_noise_")
+    for index in range(3):
+        save_audio(tmp_path / SILENCE / f"noise{index}_nohash_{index}.wav", np.zeros(16000, np.float32), 16000)
+    corpus = scan_corpus(tmp_path)
+    assert corpus.split_source == "released test set"
+    assert corpus.words == ["no", "yes"]  # the two special folders are classes, not words
+    assert {c.split for c in corpus.clips} == {"testing"} and len(corpus.background) == 6
+    task = get_task("12-class")
+    labels = task.labels(list(COMMANDS))
+    data = build_split(corpus, task, labels, "testing", noises=[])
+    counts = np.bincount(data.targets, minlength=len(labels))
+    assert counts[labels.index(SILENCE)] == 3  # the folder's clips, none generated
+    assert counts[labels.index(UNKNOWN)] == len(list((tmp_path / UNKNOWN).iterdir()))  # all kept, not cut down
+    assert counts[labels.index("yes")] == len(list((tmp_path / "yes").iterdir()))
+    assert "" not in data.paths
+    # a task without those classes leaves them out
+    commands = get_task("10-commands")
+    paths, _ = task_examples(corpus, commands, commands.labels(corpus.words), None)
+    assert paths and not any(SILENCE in str(p) for p in paths)
