@@ -19,12 +19,15 @@ METRICS = ("rmsle", "nwrmsle", "male")
 def errors(predicted_log: np.ndarray, true_log: np.ndarray, weights: np.ndarray, axis=None) -> dict[str, np.ndarray]:
     """The three metrics over ``axis`` of [series, horizon] arrays; ``weights`` is per series."""
     difference = np.asarray(predicted_log, np.float64) - np.asarray(true_log, np.float64)
-    w = np.broadcast_to(np.asarray(weights, np.float64)[:, None], difference.shape)
+    recorded = np.isfinite(difference)  # NaN truth: an unrecorded period (data.missing unknown), not scored
+    difference = np.where(recorded, difference, 0.0)
+    count = np.maximum(recorded.sum(axis=axis), 1)
+    w = np.broadcast_to(np.asarray(weights, np.float64)[:, None], difference.shape) * recorded
     squared = difference**2
     return {
-        "rmsle": np.sqrt(squared.mean(axis=axis)),
-        "nwrmsle": np.sqrt((w * squared).sum(axis=axis) / w.sum(axis=axis)),
-        "male": np.abs(difference).mean(axis=axis),
+        "rmsle": np.sqrt(squared.sum(axis=axis) / count),
+        "nwrmsle": np.sqrt((w * squared).sum(axis=axis) / np.maximum(w.sum(axis=axis), 1e-12)),
+        "male": np.abs(difference).sum(axis=axis) / count,
     }
 
 
@@ -39,7 +42,9 @@ def per_day(predicted_log: np.ndarray, true_log: np.ndarray, weights: np.ndarray
 
 
 def per_series_rmsle(predicted_log: np.ndarray, true_log: np.ndarray) -> np.ndarray:
-    return np.sqrt(((np.asarray(predicted_log, np.float64) - true_log) ** 2).mean(axis=1))
+    squared = (np.asarray(predicted_log, np.float64) - true_log) ** 2
+    recorded = np.isfinite(squared)
+    return np.sqrt(np.where(recorded, squared, 0.0).sum(axis=1) / np.maximum(recorded.sum(axis=1), 1))
 
 
 # ---------------------------------------------------------------- backtest metrics (units, NaN = unrecorded)

@@ -165,3 +165,14 @@ def test_backtest_scores_rolling_origins_before_the_holdout(tmp_path):
     for metric in ("wmae", "mae", "wape", "rmsle", "mase", "smape"):
         assert (out / f"{metric}.png").stat().st_size > 1000
     assert (out / "origin-2" / "net" / "best.pt").is_file() or (out / "origin-2" / "net" / "last.pt").is_file()
+
+
+def test_log_metrics_skip_unrecorded_periods():
+    from dlcli.forecast.metrics import errors, per_series_rmsle
+
+    truth = np.array([[1.0, np.nan], [2.0, 2.0]])
+    forecast = np.array([[2.0, 5.0], [2.0, 4.0]])
+    m = errors(forecast, truth, np.array([1.0, 3.0]))
+    assert m["rmsle"] == pytest.approx(np.sqrt(5 / 3)) and m["male"] == pytest.approx(1.0)
+    assert m["nwrmsle"] == pytest.approx(np.sqrt((1 + 3 * 4) / 7))
+    assert np.allclose(per_series_rmsle(forecast, truth), [1.0, np.sqrt(2)])
