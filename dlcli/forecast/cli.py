@@ -164,20 +164,27 @@ def prepare(
     weight_col: WeightCol = None,
     frequency: FrequencyOpt = None,
     cache_dir: CacheOpt = None,
+    static_numeric_cols: StaticNumericCols = None,
+    missing: MissingOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Read a data set into dense arrays (cached when large) and print what was found."""
     import time
 
+    import numpy as np
+
     from dlcli.config import load_config
     from dlcli.forecast.data import DataConfig, load_panel
 
     overrides = _data_overrides(file_format, series_col, date_col, value_col, static_cols, future_cols, past_cols, weight_col, frequency, cache_dir)  # fmt: skip
+    overrides.update({"data.static_numeric_cols": _split(static_numeric_cols), "data.missing": missing.value if missing else None})  # fmt: skip
     config = load_config(DataConfig, None, {key.removeprefix("data."): value for key, value in overrides.items()})
     started = time.perf_counter()
     panel = load_panel(data, config)
     facts = {**panel.facts, "seconds": round(time.perf_counter() - started, 2)}
     facts["zero_share"] = round(float((panel.values[: min(panel.n_series, 20000)] <= 0).mean()), 4)
+    if config.missing == "unknown":
+        facts["unrecorded_share"] = round(float(np.isnan(panel.values[: min(panel.n_series, 20000)]).mean()), 4)
     if as_json:
         _echo_json(facts)
     else:
