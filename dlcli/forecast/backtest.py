@@ -33,7 +33,17 @@ from dlcli.forecast.train import log_to
 
 log = logging.getLogger("dlcli.forecast")
 
-MODELS = ("net", "lightgbm", "lightgbm-l2", "seasonal-naive", "naive", "blend", "autoets", "autotheta")
+MODELS = (
+    "net",
+    "lightgbm",
+    "lightgbm-l2",
+    "lightgbm-fixed",
+    "seasonal-naive",
+    "naive",
+    "blend",
+    "autoets",
+    "autotheta",
+)
 DEFAULT_MODELS = ("net", "lightgbm", "seasonal-naive", "naive", "blend")
 
 
@@ -78,11 +88,15 @@ def _net(sub: Panel, origin: int, series: np.ndarray, folder: Path, overrides: d
     return forecast_log(model, model.maker(sub), series, origin, description=f"net from {sub.dates[origin]}")
 
 
-def _lightgbm(sub: Panel, origin: int, series: np.ndarray, horizon: int, seed: int, objective: str) -> np.ndarray:
+def _lightgbm(sub: Panel, origin: int, series: np.ndarray, horizon: int, seed: int, objective: str, rounds: int = 0) -> np.ndarray:  # fmt: skip
+    """LightGBM, early-stopped on the last horizon before the origin; or (``rounds``) a fixed number of rounds
+    trained on every origin up to the last one, the validation window included."""
     from dlcli.forecast.windows import SplitConfig, make_split
 
-    split = make_split(sub, SplitConfig(horizon=horizon, test_periods=0, valid_periods=horizon, gap_periods=0, min_history=2 * horizon))  # fmt: skip
-    booster = base.LightGBMBaseline(sub, horizon, seed=seed, threads=_threads(), objective=objective).fit(split)
+    valid = 0 if rounds else horizon
+    split = make_split(sub, SplitConfig(horizon=horizon, test_periods=0, valid_periods=valid, gap_periods=0, min_history=2 * horizon))  # fmt: skip
+    booster = base.LightGBMBaseline(sub, horizon, seed=seed, threads=_threads(), objective=objective, rounds=rounds or 600)  # fmt: skip
+    booster = booster.fit(split)
     return booster.predict(series, origin)
 
 
@@ -151,6 +165,8 @@ def backtest(data: str | Path | Panel, out: str | Path, config: BacktestConfig, 
                     timed(name, base.naive, sub, series, origin, h)
                 elif name == "seasonal-naive":
                     timed(name, base.seasonal_naive, sub, series, origin, h)
+                elif name == "lightgbm-fixed":  # L1, 200 rounds: about the median the early-stopped ones reached
+                    timed(name, _lightgbm, sub, origin, series, h, config.seed, "l1", 200)
                 elif name in ("lightgbm", "lightgbm-l2"):
                     objective = "l1" if name == "lightgbm" else "regression"
                     timed(name, _lightgbm, sub, origin, series, h, config.seed, objective)
