@@ -10,7 +10,7 @@ an hour and over-fits after a few epochs. Here the data decide:
 - size: a smaller network (hidden 64) with dropout and weight decay below ~20,000 series;
 - steps: about two passes over the series per epoch (25..300 batches), at lr 1e-3;
 - early stopping: the last horizon before the data's end is a validation window (no gap,
-  no test periods held out: use ``forecast backtest`` to measure); training stops after 5
+  no test periods held out: use ``forecast backtest`` to measure); training stops after 10
   epochs without improvement and keeps the best epoch (at most 40 epochs);
 - loss: absolute error on log1p (a median forecast: robust to promotions' spikes);
 - an ensemble of 3 networks below ~20,000 series, where the cost stays small.
@@ -58,7 +58,7 @@ def fitted_overrides(panel: Panel, horizon: int | None = None) -> dict:
         "split.gap_periods": 0,
         "split.min_history": min_history,
         "train.epochs": 40,
-        "train.early_stopping": 5,
+        "train.early_stopping": 10,
         "train.lr": 1e-3,
         "train.batch_size": batch,
         "train.optimizer": "adamw",

@@ -141,7 +141,7 @@ def test_train_without_config_fits_defaults_and_options_win(tmp_path):
 
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert config["model"]["members"] == 2 and config["loss"] == "mae" and config["train"]["epochs"] == 1
-    assert config["train"]["early_stopping"] == 5 and config["split"]["gap_periods"] == 0  # fitted
+    assert config["train"]["early_stopping"] == 10 and config["split"]["gap_periods"] == 0  # fitted
     assert config["data"]["missing"] == "unknown"
     out = tmp_path / "forecast.csv"
     result = invoke("-q", "forecast", "predict", run, SAMPLE_LONG, "--out", out)
