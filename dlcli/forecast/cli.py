@@ -315,11 +315,7 @@ def train(
 ) -> None:
     """Train one global model on every series (or warm-start yesterday's with --init-from).
 
-    Without --config (and without --reference) the settings fit the data: history about a year
-    (60 weeks / 400 days) with the value one year earlier as an input, a network sized to the
-    number of series with dropout and weight decay, ~2 passes over the series per epoch at lr 1e-3,
-    the last horizon as a validation window with early stopping (10 epochs) keeping the best epoch,
-    absolute error on log1p, and 3 networks averaged below 20,000 series. Options given win.
+    Without --config (and without --reference) the settings fit the data: history about a year (60 weeks / 400 days) with the value one year earlier as an input, a network sized to the number of series with dropout and weight decay, ~2 passes over the series per epoch at lr 1e-3, the last horizon as a validation window with early stopping (10 epochs) keeping the best epoch, absolute error on log1p, and 3 networks averaged below 20,000 series. Options given win.
     """
     from dlcli.config import load_config
     from dlcli.forecast.train import ForecastConfig, train_forecaster
