@@ -175,8 +175,9 @@ def backtest(data: str | Path | Panel, out: str | Path, config: BacktestConfig, 
                     timed(name, _net, sub, origin, series, folder, overrides, config.seed, data_config)
                 elif name in ("autoets", "autotheta"):
                     timed(name, _statsforecast, sub, origin, series, h, name)
-            if "blend" in config.models and "net" in forecasts and "lightgbm" in forecasts:
-                forecasts["blend"] = (forecasts["net"] + forecasts["lightgbm"]) / 2  # a geometric mean in units
+            boosted = next((m for m in ("lightgbm", "lightgbm-fixed", "lightgbm-l2") if m in forecasts), None)
+            if "blend" in config.models and "net" in forecasts and boosted:
+                forecasts["blend"] = (forecasts["net"] + forecasts[boosted]) / 2  # a geometric mean in units
             for name, predicted in forecasts.items():
                 overall = unit_errors(predicted, truth, weights, scales)
                 rows.append({"model": name, "origin": index, "step": 0, **{k: float(overall[k]) for k in BACKTEST_METRICS}})  # fmt: skip

@@ -453,7 +453,7 @@ def backtest(
     models: Annotated[
         str,
         _option(
-            "Comma-separated: net, lightgbm (L1 on log1p), lightgbm-l2, lightgbm-fixed (L1, 200 rounds, no early stopping), seasonal-naive, naive, blend (net + lightgbm), autoets, autotheta."
+            "Comma-separated: net, lightgbm (L1 on log1p), lightgbm-l2, lightgbm-fixed (L1, 200 rounds, no early stopping), seasonal-naive, naive, blend (net + the first LightGBM run), autoets, autotheta."
         ),
     ] = "net,lightgbm,seasonal-naive,naive,blend",  # fmt: skip
     loss: Annotated[Optional[Loss], _option("The network's loss (default: fitted to the data).", panel="Model")] = None,

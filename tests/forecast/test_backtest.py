@@ -153,13 +153,13 @@ def test_backtest_scores_rolling_origins_before_the_holdout(tmp_path):
                           model={"members": 1})  # fmt: skip
     out = tmp_path / "backtest"
     result = invoke("-q", "forecast", "backtest", SAMPLE_LONG, "--out", out, "--horizon", "4", "--origins", "2",
-                    "--holdout", "4", "--models", "net,naive,seasonal-naive", "--config", config,
+                    "--holdout", "4", "--models", "net,naive,seasonal-naive,lightgbm-fixed,blend", "--config", config,
                     "--static-cols", "family", "--future-cols", "onpromotion", "--missing", "unknown", "--json")  # fmt: skip
     assert result.exit_code == 0, result.output
     report = json.loads((out / "metrics.json").read_text())
     panel = load_panel(SAMPLE_LONG, DataConfig(**LONG))
     assert report["origins"] == [str(panel.dates[panel.n_observed - 4 - 4 * k]) for k in (2, 1)]
-    assert set(report["table"]) == {"net", "naive", "seasonal-naive"}
+    assert set(report["table"]) == {"net", "naive", "seasonal-naive", "lightgbm-fixed", "blend"}
     for entry in report["table"].values():
         assert all(np.isfinite(v) for v in entry["mean"].values())
     for metric in ("wmae", "mae", "wape", "rmsle", "mase", "smape"):
