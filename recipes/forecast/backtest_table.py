@@ -29,9 +29,9 @@ def main(folders: list[str]) -> None:
     for (variant, model), runs in sorted(groups.items(), key=lambda item: np.mean([r["mae"] for r in item[1]])):
         cells = []
         for metric in METRICS + ("seconds",):
-            values = np.array([r[metric] for r in runs])
+            values = np.array([np.nan if r[metric] is None else r[metric] for r in runs], np.float64)
             digits = 1 if metric in ("mae", "smape", "seconds") else 4
-            cells.append(f"{values.mean():.{digits}f} ± {values.std():.{digits}f}")
+            cells.append(f"{np.nanmean(values):.{digits}f} ± {np.nanstd(values):.{digits}f}")
         print(f"| {variant} | {model} | {len(runs)} | " + " | ".join(cells) + " |")
 
 
