@@ -137,8 +137,12 @@ def make_step(kind: str = "mse-log1p", quantile: float = 0.5):
             predicted = model(history, future, static, torch.nan_to_num(target))
             loss = _batch_loss(kind, predicted, target, history, weight, quantile)
         recorded = torch.isfinite(target)
-        squared = ((predicted.detach() - torch.nan_to_num(target)) ** 2)[recorded]
-        return loss, {"rmsle": squared.mean().sqrt() if squared.numel() else squared.sum()}
+        squared = torch.where(recorded, (predicted.detach() - torch.nan_to_num(target)) ** 2, 0.0)
+        count, weights = recorded.sum().clamp(min=1), (weight[:, None] * recorded).sum().clamp(min=1e-12)
+        return loss, {
+            "nwrmsle": ((squared * weight[:, None]).sum() / weights).sqrt(),  # the monitor without validation
+            "rmsle": (squared.sum() / count).sqrt(),
+        }
 
     return step
 

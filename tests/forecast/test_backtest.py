@@ -93,8 +93,9 @@ def test_series_weights_weigh_the_training_loss():
     model = lambda history, future, static, target: torch.zeros_like(target)  # noqa: E731
     batch = [torch.zeros(2, 1, 2), torch.zeros(2, 1, 0), torch.zeros(2, 0), torch.tensor([[1.0], [3.0]])]
     even, _ = make_step("mae-log1p")(model, (*batch, torch.tensor([1.0, 1.0])))
-    heavy, _ = make_step("mae-log1p")(model, (*batch, torch.tensor([1.0, 3.0])))
+    heavy, metrics = make_step("mae-log1p")(model, (*batch, torch.tensor([1.0, 3.0])))
     assert even.item() == pytest.approx(2.0) and heavy.item() == pytest.approx((1 + 9) / 4)
+    assert metrics["nwrmsle"].item() == pytest.approx(np.sqrt((1 + 27) / 4))  # the monitor when there is no validation
 
 
 def test_ensemble_averages_members_and_trains_each_on_its_own_loss():
