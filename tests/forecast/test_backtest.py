@@ -13,7 +13,7 @@ from dlcli.forecast.metrics import mase_scales, unit_errors
 from dlcli.forecast.model import Ensemble, ForecastModelConfig, build_model
 from dlcli.forecast.train import loss_terms, make_step, training_vocab
 from dlcli.forecast.windows import WindowMaker, make_layout
-from tests.forecast.conftest import SAMPLE_LONG, invoke, write_config
+from tests.forecast.conftest import ROOT, SAMPLE_LONG, invoke, write_config
 
 LONG = dict(static_cols=["family"], future_cols=["onpromotion"], weight_col="weight")
 
@@ -177,3 +177,20 @@ def test_log_metrics_skip_unrecorded_periods():
     assert m["rmsle"] == pytest.approx(np.sqrt(5 / 3)) and m["male"] == pytest.approx(1.0)
     assert m["nwrmsle"] == pytest.approx(np.sqrt((1 + 3 * 4) / 7))
     assert np.allclose(per_series_rmsle(forecast, truth), [1.0, np.sqrt(2)])
+
+
+DOMINICKS = ROOT / ".." / "shared" / "data" / "dominicks-orange-juice"
+
+
+@pytest.mark.skipif(not (DOMINICKS / "oj_weekly.parquet").is_file(), reason="../shared/data/dominicks-orange-juice is absent")  # fmt: skip
+def test_dominicks_recipe_file_reads_with_unrecorded_weeks(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "oj.parquet"
+    subprocess.run([sys.executable, ROOT / "recipes" / "forecast" / "dominicks_long.py", DOMINICKS, out], check=True)
+    config = DataConfig(series_col="series", date_col="date", value_col="units", static_cols=["store", "brand"],
+                        future_cols=["price", "deal", "feat"], static_numeric_cols=["income"], missing="unknown")  # fmt: skip
+    panel = load_panel(out, config)
+    assert panel.n_series == 913 and panel.n_observed == 121 and panel.frequency == "W"
+    assert 0.02 < np.isnan(panel.values).mean() < 0.06 and np.nanmin(panel.values) > 0
