@@ -194,3 +194,15 @@ def test_dominicks_recipe_file_reads_with_unrecorded_weeks(tmp_path):
     panel = load_panel(out, config)
     assert panel.n_series == 913 and panel.n_observed == 121 and panel.frequency == "W"
     assert 0.02 < np.isnan(panel.values).mean() < 0.06 and np.nanmin(panel.values) > 0
+
+
+def test_reference_keeps_the_papers_recipe(tmp_path):
+    import yaml
+
+    run = tmp_path / "reference"
+    result = invoke("-q", "forecast", "train", SAMPLE_LONG, "--out", run, "--reference", "--horizon", "4", "--epochs", "1",
+                    "--steps-per-epoch", "1", "--history", "8", "--test-periods", "0", "--valid-periods", "4",
+                    "--gap-periods", "0", "--min-history", "20")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["loss"] == "mse-log1p" and config["model"]["members"] == 1 and config["train"]["lr"] == 1e-4
