@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 
 import numpy as np
 
@@ -45,19 +46,35 @@ def average_baseline(true_log: np.ndarray) -> np.ndarray:
     return np.full_like(true_log, float(np.mean(true_log)))
 
 
+def naive(panel: Panel, series: np.ndarray, origin: int, horizon: int) -> np.ndarray:
+    """The last recorded value before the origin, every period (0 for a series with none)."""
+    history = log_target(panel, series, 0, origin)
+    recorded = np.isfinite(history)
+    last = np.where(recorded.any(axis=1), origin - 1 - np.argmax(recorded[:, ::-1], axis=1), 0)
+    value = np.nan_to_num(history[np.arange(len(series)), last]) if origin > 0 else np.zeros(len(series))
+    return np.repeat(value[:, None], horizon, axis=1).astype(np.float32)
+
+
 def seasonal_naive(panel: Panel, series: np.ndarray, origin: int, horizon: int) -> np.ndarray:
+    """The same period one season earlier; the naive forecast where that period was not recorded."""
     season = season_length(panel)
     history = log_target(panel, series, origin - season, origin)
-    return history[:, np.arange(horizon) % season]
+    forecast = history[:, np.arange(horizon) % season]
+    if np.isnan(forecast).any():
+        forecast = np.where(np.isnan(forecast), naive(panel, series, origin, horizon), forecast)
+    return forecast
 
 
 class LightGBMBaseline:
     """One LightGBM regressor per forecast day on lag/window features (needs the ``eval`` extra)."""
 
-    def __init__(self, panel: Panel, horizon: int, *, seed: int = 0, threads: int = 2, rounds: int = 600):
+    def __init__(
+        self, panel: Panel, horizon: int, *, seed: int = 0, threads: int = 2, rounds: int = 600, objective="regression"
+    ):
         import lightgbm  # noqa: F401  (fail early with ImportError when it is not installed)
 
         self.panel, self.horizon, self.seed, self.threads, self.rounds = panel, horizon, seed, threads, rounds
+        self.objective = objective  # regression (L2 on log1p) | l1 (a median on log1p: the strong retail baseline)
         self.season = season_length(panel)
         self.window = max(140, 3 * self.season + horizon)
         self.static_fields = [f for f in panel.static if f not in set(panel.identity) - {"store_nbr"}]
@@ -67,8 +84,12 @@ class LightGBMBaseline:
     def features(self, series: np.ndarray, origin: int) -> list[np.ndarray]:
         """Feature matrices [n, F], one per forecast day."""
         p, window, season = self.panel, self.window, self.season
-        history = log_target(p, series, origin - window, origin)
-        common = [history[:, -w:].mean(axis=1) for w in (3, 7, 14, 28, 56, 112, 140) if w <= window]
+        history = log_target(p, series, origin - window, origin)  # NaN: unrecorded (data.missing unknown)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter(
+                "ignore", RuntimeWarning
+            )  # a window without any recorded period: NaN, which LightGBM takes as missing
+            common = [np.nanmean(history[:, -w:], axis=1) for w in (3, 7, 14, 28, 56, 112, 140) if w <= window]
         common += [(history[:, -w:] == 0).mean(axis=1) for w in (7, 28, 112)]
         sold = history > 0
         last_sale = np.where(sold.any(axis=1), window - 1 - np.argmax(sold[:, ::-1], axis=1), window)
@@ -95,7 +116,9 @@ class LightGBMBaseline:
             same = [first_same - season * j for j in range(12)]
             columns = [same[j] - (origin - window) for j in range(12)]
             valid = [c for c in columns if c >= 0]
-            day = [history[:, valid[:4]].mean(axis=1), history[:, valid].mean(axis=1)]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                day = [np.nanmean(history[:, valid[:4]], axis=1), np.nanmean(history[:, valid], axis=1)]
             for array in p.series_known.values():
                 index = min(target, array.shape[1] - 1)
                 day.append(np.asarray(array[series, index], np.float32) * (target < array.shape[1]))
@@ -128,7 +151,7 @@ class LightGBMBaseline:
         if split.valid_origin is not None:
             valid = self._rows([split.valid_origin])
         params = dict(
-            objective="regression",
+            objective=self.objective,
             learning_rate=0.05,
             num_leaves=63,
             min_data_in_leaf=100,
@@ -144,17 +167,19 @@ class LightGBMBaseline:
         )
         self.models = []
         for step in range(self.horizon):
+            keep = np.isfinite(targets[:, step])  # unrecorded periods are not trained on
             data = lgb.Dataset(
-                matrices[step],
-                np.ascontiguousarray(targets[:, step]),
-                weight=weights,
+                matrices[step][keep],
+                np.ascontiguousarray(targets[keep, step]),
+                weight=weights[keep],
                 categorical_feature=self.categorical,
                 free_raw_data=True,
             )
             sets, callbacks = [], []
             if valid is not None:
-                labels = np.ascontiguousarray(valid[1][:, step])
-                sets = [lgb.Dataset(valid[0][step], labels, weight=valid[2], reference=data)]
+                kept = np.isfinite(valid[1][:, step])
+                labels = np.ascontiguousarray(valid[1][kept, step])
+                sets = [lgb.Dataset(valid[0][step][kept], labels, weight=valid[2][kept], reference=data)]
                 callbacks = [lgb.early_stopping(50, verbose=False)]
             booster = lgb.train(params, data, num_boost_round=self.rounds, valid_sets=sets, callbacks=callbacks)
             self.models.append(booster)

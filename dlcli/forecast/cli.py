@@ -42,6 +42,18 @@ class DataFormat(str, Enum):
     long = "long"
 
 
+class Missing(str, Enum):
+    zero = "zero"
+    unknown = "unknown"
+
+
+class Loss(str, Enum):
+    mse_log1p = "mse-log1p"
+    mae_log1p = "mae-log1p"
+    mae = "mae"
+    quantile = "quantile"
+
+
 class Frequency(str, Enum):
     auto = "auto"
     D = "D"
@@ -73,7 +85,14 @@ ValueCol = Annotated[Optional[str], _option("Long format: the target column (def
 StaticCols = Annotated[Optional[str], _option("Long format: comma-separated static categorical columns.", panel="Data")]
 FutureCols = Annotated[Optional[str], _option("Long format: numeric inputs known in advance.", panel="Data")]
 PastCols = Annotated[Optional[str], _option("Long format: numeric inputs observed up to the present.", panel="Data")]
-WeightCol = Annotated[Optional[str], _option("Long format: per-series weight of NWRMSLE.", panel="Data")]
+WeightCol = Annotated[Optional[str], _option("Long format: per-series weight of the loss and of NWRMSLE / WMAE.", panel="Data")]  # fmt: skip
+StaticNumericCols = Annotated[
+    Optional[str], _option("Long format: comma-separated numeric columns constant per series (store size).", panel="Data")
+]  # fmt: skip
+MissingOpt = Annotated[
+    Optional[Missing],
+    _option("Long format: an absent week/day is a zero sale (zero, the default) or unrecorded (unknown: never trained on nor scored).", panel="Data"),
+]  # fmt: skip
 FrequencyOpt = Annotated[Optional[Frequency], _option("auto (from the dates), D or W.", panel="Data")]
 CacheOpt = Annotated[Optional[Path], _option("Folder for cached arrays (default ~/.cache/dlcli/forecast).", panel="Data")]  # fmt: skip
 FillMissingOpt = Annotated[
@@ -172,21 +191,28 @@ def prepare(
     cache_dir: CacheOpt = None,
     fill_missing: FillMissingOpt = None,
     duplicates: DuplicatesOpt = None,
+    static_numeric_cols: StaticNumericCols = None,
+    missing: MissingOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Read a data set into dense arrays (cached when large) and print what was found."""
     import time
+
+    import numpy as np
 
     from dlcli.config import load_config
     from dlcli.forecast.data import DataConfig, load_panel
 
     overrides = _data_overrides(file_format, series_col, date_col, value_col, static_cols, future_cols, past_cols, weight_col, frequency, cache_dir)  # fmt: skip
     overrides.update({f"data.{key}": value for key, value in _policies(fill_missing, duplicates).items()})
+    overrides.update({"data.static_numeric_cols": _split(static_numeric_cols), "data.missing": missing.value if missing else None})  # fmt: skip
     config = load_config(DataConfig, None, {key.removeprefix("data."): value for key, value in overrides.items()})
     started = time.perf_counter()
     panel = load_panel(data, config)
     facts = {**panel.facts, "seconds": round(time.perf_counter() - started, 2)}
     facts["zero_share"] = round(float((panel.values[: min(panel.n_series, 20000)] <= 0).mean()), 4)
+    if config.missing == "unknown":
+        facts["unrecorded_share"] = round(float(np.isnan(panel.values[: min(panel.n_series, 20000)]).mean()), 4)
     if as_json:
         _echo_json(facts)
     else:
@@ -279,9 +305,48 @@ def train(
     cache_dir: CacheOpt = None,
     fill_missing: FillMissingOpt = None,
     duplicates: DuplicatesOpt = None,
+    static_numeric_cols: StaticNumericCols = None,
+    missing: MissingOpt = None,
+    loss: Annotated[
+        Optional[Loss],
+        _option(
+            "mse-log1p (NWRMSLE), mae-log1p (median), mae (units, volume-weighted: WMAE/WAPE) or quantile.",
+            panel="Optimization",
+        ),
+    ] = None,  # fmt: skip
+    quantile: Annotated[
+        Optional[float], _option("Level of --loss quantile (default 0.5).", panel="Optimization")
+    ] = None,
+    ensemble: Annotated[
+        Optional[int],
+        _option("Networks trained side by side, forecasts averaged (default: 3 below 20,000 series).", panel="Model"),
+    ] = None,  # fmt: skip
+    seasonal_input: Annotated[
+        Optional[bool],
+        _option(
+            "The value one year earlier (52 weeks / 364 days) as a decoder input.",
+            "--seasonal-input/--no-seasonal-input",
+            panel="Model",
+        ),
+    ] = None,  # fmt: skip
+    early_stopping: Annotated[
+        Optional[int], _option("Stop after N epochs without a better validation loss.", panel="Optimization")
+    ] = None,  # fmt: skip
+    dropout: Annotated[Optional[float], _option("Dropout in the seq2seq MLPs.", panel="Model")] = None,
+    weight_decay: Annotated[Optional[float], _option("AdamW weight decay.", panel="Optimization")] = None,
+    reference: Annotated[
+        bool,
+        typer.Option(
+            "--reference",
+            help="The paper's recipe (history 200, 20 x 500 steps, lr 1e-4) instead of defaults fitted to the data.",
+        ),
+    ] = False,  # fmt: skip
     as_json: JsonOpt = False,
 ) -> None:
-    """Train one global model on every series (or warm-start yesterday's with --init-from)."""
+    """Train one global model on every series (or warm-start yesterday's with --init-from).
+
+    Without --config (and without --reference) the settings fit the data: history about a year (60 weeks / 400 days) with the value one year earlier as an input, a network sized to the number of series with dropout and weight decay, ~2 passes over the series per epoch at lr 1e-3, the last horizon as a validation window with early stopping (10 epochs) keeping the best epoch, absolute error on log1p, and 3 networks averaged below 20,000 series. Options given win.
+    """
     from dlcli.config import load_config
     from dlcli.forecast.train import ForecastConfig, train_forecaster
 
@@ -304,6 +369,15 @@ def train(
         "train.lr": lr,
         "train.seed": seed,
         "steps_per_epoch": steps_per_epoch,
+        "loss": loss.value if loss else None,
+        "quantile": quantile,
+        "model.members": ensemble,
+        "model.seasonal_input": seasonal_input,
+        "model.mlp_dropout": dropout,
+        "train.early_stopping": early_stopping,
+        "train.weight_decay": weight_decay,
+        "data.static_numeric_cols": _split(static_numeric_cols),
+        "data.missing": missing.value if missing else None,
         **_data_overrides(
             file_format,
             series_col,
@@ -318,6 +392,8 @@ def train(
         ),  # fmt: skip
     }
     overrides.update({f"data.{key}": value for key, value in _policies(fill_missing, duplicates).items()})
+    if resume and config is None and (out / "config.yaml").is_file():
+        config = out / "config.yaml"  # a resumed run keeps the configuration it started with
     resolved = load_config(ForecastConfig, config, overrides, base=ForecastConfig())
     if test_days is not None:
         from dlcli.errors import UsageError
@@ -326,7 +402,10 @@ def train(
             raise UsageError(f"--test-days must be a multiple of the horizon ({resolved.split.horizon}) and replaces --test-periods")  # fmt: skip
         resolved.split.test_periods = test_days // resolved.split.horizon
     given = tuple(key.removeprefix("model.") for key, value in overrides.items() if key.startswith("model.") and value is not None)  # fmt: skip
-    result = train_forecaster(data, resolved, out, init_from=init_from, resume=resume, overwrite=overwrite, model_options=given)  # fmt: skip
+    fit = None if config is not None or reference or init_from is not None else overrides
+    if fit is not None and test_days is not None:
+        fit["split.test_periods"] = resolved.split.test_periods
+    result = train_forecaster(data, resolved, out, init_from=init_from, resume=resume, overwrite=overwrite, model_options=given, fit_to_data=fit)  # fmt: skip
     summary = {"run": str(out), "best": str(result.best_path), "monitor": result.monitor}
     summary.update(best_metric=result.best_metric, epochs=result.epochs, steps=result.steps)
     if as_json:
@@ -394,5 +473,87 @@ def evaluate(
                           data_options=_policies(fill_missing, duplicates))  # fmt: skip
     if as_json:
         _echo_json({k: v for k, v in report.items() if k != "rows"})
+    elif not runtime.quiet:
+        typer.echo(markdown_table(report))
+
+
+@app.command()
+def backtest(
+    data: DataArg,
+    out: Annotated[
+        Path, _option("Folder: report.md, metrics.csv/json, one PNG per metric by horizon step.", "--out", "-o")
+    ],
+    horizon: Annotated[int, _option("Periods forecast from each origin.")] = 8,
+    origins: Annotated[
+        int, _option("Rolling origins, one horizon apart, ending at the data's end minus --holdout.")
+    ] = 3,
+    holdout: Annotated[int, _option("Final periods never read (keep them untouched while tuning).")] = 0,
+    models: Annotated[
+        str,
+        _option(
+            "Comma-separated: net, lightgbm (L1 on log1p), lightgbm-l2, lightgbm-fixed (L1, 200 rounds, no early stopping), seasonal-naive, naive, blend (net + the first LightGBM run), autoets, autotheta."
+        ),
+    ] = "net,lightgbm,seasonal-naive,naive,blend",  # fmt: skip
+    loss: Annotated[Optional[Loss], _option("The network's loss (default: fitted to the data).", panel="Model")] = None,
+    ensemble: Annotated[Optional[int], _option("The network's ensemble size.", panel="Model")] = None,
+    seasonal_input: Annotated[
+        Optional[bool], _option("The year-earlier input.", "--seasonal-input/--no-seasonal-input", panel="Model")
+    ] = None,  # fmt: skip
+    early_stopping: Annotated[Optional[int], _option("Patience in epochs.", panel="Model")] = None,
+    epochs: Annotated[Optional[int], _option("Most epochs.", panel="Model")] = None,
+    history: Annotated[Optional[int], _option("Periods of history.", panel="Model")] = None,
+    config: Annotated[
+        Optional[Path],
+        _option(
+            "YAML of network options (sections model, train, split; data is ignored).",
+            "--config",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,  # fmt: skip
+    file_format: FormatOpt = None,
+    series_col: SeriesCol = None,
+    date_col: DateCol = None,
+    value_col: ValueCol = None,
+    static_cols: StaticCols = None,
+    future_cols: FutureCols = None,
+    past_cols: PastCols = None,
+    weight_col: WeightCol = None,
+    frequency: FrequencyOpt = None,
+    cache_dir: CacheOpt = None,
+    static_numeric_cols: StaticNumericCols = None,
+    missing: MissingOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Backtest on any data: at each rolling origin, train the network (the data-fitted defaults of `train`) and the
+    baselines on the past only, forecast, and score WMAE, MAE, WAPE, RMSLE, MASE and sMAPE."""
+    from dlcli.config import load_config, read_yaml
+    from dlcli.forecast.backtest import BacktestConfig, markdown_table
+    from dlcli.forecast.backtest import backtest as run_backtest
+    from dlcli.forecast.data import DataConfig
+
+    overrides = _data_overrides(file_format, series_col, date_col, value_col, static_cols, future_cols, past_cols, weight_col, frequency, cache_dir)  # fmt: skip
+    overrides.update({"data.static_numeric_cols": _split(static_numeric_cols), "data.missing": missing.value if missing else None})  # fmt: skip
+    data_config = load_config(DataConfig, None, {key.removeprefix("data."): value for key, value in overrides.items()})
+    network = {}
+    if config is not None:
+        for section, values in read_yaml(config).items():
+            if section == "data":
+                continue
+            for key, value in values.items() if isinstance(values, dict) else [(None, values)]:
+                network[f"{section}.{key}" if key is not None else section] = value
+    network.update({
+        "loss": loss.value if loss else None,
+        "model.members": ensemble,
+        "model.seasonal_input": seasonal_input,
+        "train.early_stopping": early_stopping,
+        "train.epochs": epochs,
+        "model.history": history,
+    })  # fmt: skip
+    settings = BacktestConfig(horizon=horizon, origins=origins, holdout=holdout, models=_split(models) or [],
+                              seed=runtime.seed or 0)  # fmt: skip
+    report = run_backtest(data, out, settings, data_config=data_config, train_overrides=network)
+    if as_json:
+        _echo_json(report)
     elif not runtime.quiet:
         typer.echo(markdown_table(report))

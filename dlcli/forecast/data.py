@@ -43,6 +43,8 @@ class DataConfig:
     future_cols: list[str] = field(default_factory=list)  # long format: numeric inputs known in advance (price, promo)
     past_cols: list[str] = field(default_factory=list)  # long format: numeric inputs observed only up to the present
     weight_col: str | None = None  # long format: per-series weight of the weighted metric (default 1)
+    static_numeric_cols: list[str] = field(default_factory=list)  # long format: numeric columns constant per series
+    missing: str = "zero"  # long format: an absent row is a zero sale (zero) or an unrecorded period (unknown: NaN)
     frequency: str = "auto"  # auto | D | W
     fill_missing: str = "error"  # a blank, NaN or infinite value: error | zero (count it as 0) | drop (drop the row)
     duplicates: str = "error"  # rows with the same series and date: error | first | last (keep that one)
@@ -62,6 +64,8 @@ class DataConfig:
             raise ConfigError(f"data.fill_missing must be {', '.join(FILL_MISSING)}, not {self.fill_missing!r}")
         if self.duplicates not in DUPLICATES:
             raise ConfigError(f"data.duplicates must be {', '.join(DUPLICATES)}, not {self.duplicates!r}")
+        if self.missing not in ("zero", "unknown"):
+            raise ConfigError(f"data.missing must be zero or unknown, not {self.missing!r}")
 
 
 @dataclass
@@ -80,7 +84,7 @@ class Panel:
     dates: np.ndarray  # datetime64[D] [T + F]: the observed periods, then future periods
     n_observed: int  # T: periods with observed targets
     keys: pl.DataFrame  # one row per series: its identity columns
-    values: np.ndarray  # [S, T] float32 raw target
+    values: np.ndarray  # [S, T] float32 raw target (NaN: an unrecorded period, with data.missing = unknown)
     first_period: np.ndarray  # [S] int64: first period with a row (T when the series only has future rows)
     static: dict[str, np.ndarray]  # field -> [S] int64 codes into static_vocab[field] (0 = missing/unknown)
     static_vocab: dict[str, list[str]]  # field -> categories (code c is static_vocab[field][c - 1])
@@ -208,15 +212,28 @@ def load_panel(path: str | Path, config: DataConfig | None = None, *, future_per
     return read_long(path, config, future_periods=future_periods)
 
 
-def scatter(index_rows: np.ndarray, index_cols: np.ndarray, values: np.ndarray, shape, dtype) -> np.ndarray:
+def scatter(index_rows: np.ndarray, index_cols: np.ndarray, values: np.ndarray, shape, dtype, fill=0) -> np.ndarray:
     """Dense [rows, cols] array from coordinate lists (the last duplicate wins), in chunks to bound memory."""
-    dense = np.zeros(shape, dtype=dtype)
+    dense = np.full(shape, fill, dtype=dtype)
     flat = dense.reshape(-1)
     chunk = 16_000_000
     for begin in range(0, len(index_rows), chunk):
         rows = index_rows[begin : begin + chunk].astype(np.int64)
         flat[rows * shape[1] + index_cols[begin : begin + chunk]] = values[begin : begin + chunk]
     return dense
+
+
+def truncated(panel: Panel, origin: int) -> Panel:
+    """The panel as it was known just before period ``origin``: targets and past inputs end there (backtests)."""
+    from dataclasses import replace
+
+    return replace(
+        panel,
+        values=panel.values[:, :origin],
+        n_observed=origin,
+        first_period=np.minimum(panel.first_period, origin),
+        series_past={name: array[:, :origin] for name, array in panel.series_past.items()},
+    )
 
 
 def codes_for(column: pl.Series) -> tuple[np.ndarray, list[str]]:

@@ -244,7 +244,7 @@ def _figures(out: Path, panel, forecasts, truths, series_per_period, origins, na
         codes = keys[dimension].rank("dense").to_numpy().astype(np.int64) - 1
         groups[dimension.removesuffix("_nbr")] = {}
         for name, predicted in joined.items():
-            squared = ((predicted - actual) ** 2).mean(axis=1)
+            squared = np.nan_to_num(np.nanmean((predicted - actual) ** 2, axis=1))  # NaN: unrecorded periods
             sums = np.bincount(codes, weights=squared) / np.bincount(codes)
             groups[dimension.removesuffix("_nbr")][name] = np.sqrt(sums)
     plot_error_distributions(groups, out / "errors.png")

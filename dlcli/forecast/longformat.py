@@ -5,10 +5,13 @@ categorical columns (constant per series; the first value is used), optional num
 inputs known in advance (``future_cols``: promotions, prices, planned events) and
 optional numeric inputs observed only up to the present (``past_cols``). Rows whose
 value is empty after the last observed period carry known inputs for the forecast (as
-test.csv does for Favorita). Absent rows count as 0, as in sales data; an empty, NaN or
-infinite value inside the observed span is an error unless ``fill_missing`` says how to
-fill it. Daily or weekly periods, inferred from the dates or given. Nixtla's columns
-(``unique_id``, ``ds``, ``y``) are recognised when the default names are absent.
+test.csv does for Favorita). Absent rows count as 0, as in sales data (``missing = zero``),
+or as unrecorded periods that are never trained on nor scored (``missing = unknown``: NaN
+in the panel); an empty, NaN or infinite value inside the observed span is an error unless
+``fill_missing`` says how to fill it. Numeric static columns (store size, demographics)
+become inputs constant over time. Daily or weekly periods, inferred from the dates or
+given. Nixtla's columns (``unique_id``, ``ds``, ``y``) are recognised when the default
+names are absent.
 """
 
 from __future__ import annotations
@@ -120,7 +123,14 @@ def _core(path: Path, lazy: pl.LazyFrame, config: DataConfig):
     n_series = len(series_names)
     values = frame[c.value_col].fill_null(0.0).to_numpy()
     inside = periods < n_observed
-    arrays = {"values": scatter(index[inside], periods[inside], values[inside], (n_series, n_observed), np.float32)}
+    # missing = unknown: absent rows (and empty values) stay NaN, so nothing trains on or scores an unrecorded period
+    background = np.nan if c.missing == "unknown" else 0.0
+    recorded = inside & (observed if c.missing == "unknown" else True)
+    arrays = {
+        "values": scatter(
+            index[recorded], periods[recorded], values[recorded], (n_series, n_observed), np.float32, background
+        )
+    }
     for name in c.future_cols:
         column = frame[name].fill_null(0.0).to_numpy()
         arrays[f"future__{name}"] = scatter(index, periods, column, (n_series, n_total), np.float32)
@@ -135,12 +145,20 @@ def _core(path: Path, lazy: pl.LazyFrame, config: DataConfig):
     per_series = (
         frame.with_columns(pl.Series("_series", index))
         .group_by("_series")
-        .agg([pl.col(s).drop_nulls().first() for s in c.static_cols + ([c.weight_col] if c.weight_col else [])])
+        .agg(
+            [
+                pl.col(s).drop_nulls().first()
+                for s in c.static_cols + c.static_numeric_cols + ([c.weight_col] if c.weight_col else [])
+            ]
+        )  # fmt: skip
         .sort("_series")
     )
     keys = pl.DataFrame({c.series_col: series_names})
     for name in c.static_cols:
         keys = keys.with_columns(per_series[name].cast(pl.String).alias(f"static__{name}"))
+    for name in c.static_numeric_cols:  # constant per series: a known input at every period (standardised later)
+        constant = per_series[name].fill_null(float(per_series[name].mean() or 0.0)).cast(pl.Float32).to_numpy()
+        arrays[f"future__{name}"] = np.repeat(constant[:, None], n_total, axis=1)
     if c.weight_col:
         arrays["weights"] = per_series[c.weight_col].fill_null(1.0).cast(pl.Float32).to_numpy()
     meta = {
@@ -174,6 +192,7 @@ def read_long(path: Path, config: DataConfig, *, future_periods: int = 0) -> Pan
         raise InputError("long-format data must be a .csv or .parquet file", path=path)
     _recognise_nixtla(path, c)
     extra = c.static_cols + c.future_cols + c.past_cols + ([c.weight_col] if c.weight_col else [])
+    extra += c.static_numeric_cols
     columns = [c.series_col, c.date_col, c.value_col] + extra
     if len(set(columns)) != len(columns):
         raise InputError(
@@ -183,6 +202,7 @@ def read_long(path: Path, config: DataConfig, *, future_periods: int = 0) -> Pan
     schema = {c.series_col: pl.String, c.date_col: pl.String, c.value_col: pl.Float32}
     schema.update({name: pl.String for name in c.static_cols})
     schema.update({name: pl.Float32 for name in c.future_cols + c.past_cols + ([c.weight_col] if c.weight_col else [])})
+    schema.update({name: pl.Float32 for name in c.static_numeric_cols})
     lazy = scan_table(path, schema, columns)
     if path.suffix == ".parquet":
         date = pl.col(c.date_col).cast(pl.String)
@@ -217,7 +237,7 @@ def read_long(path: Path, config: DataConfig, *, future_periods: int = 0) -> Pan
         static_vocab=vocab,
         identity=[c.series_col],
         weights=weights,
-        series_known={name: arrays[f"future__{name}"] for name in c.future_cols},
+        series_known={name: arrays[f"future__{name}"] for name in c.future_cols + c.static_numeric_cols},
         series_past={name: arrays[f"past__{name}"] for name in c.past_cols},
         time_known=Features(calendar_names, calendar),
         time_past=Features([], np.zeros((len(dates), 0), np.float32)),

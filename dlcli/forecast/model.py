@@ -73,6 +73,12 @@ def centre(history: Tensor, level: Tensor) -> Tensor:
     return torch.cat([target[..., None], history[..., 1:]], dim=2)
 
 
+def centre_seasonal(future: Tensor, level: Tensor) -> Tensor:
+    """Decoder inputs whose first two channels are (year-ago log1p target, its flag): the value minus the level."""
+    lagged = (future[..., 0] - level[:, None]) * future[..., 1]
+    return torch.cat([lagged[..., None], future[..., 1:]], dim=2)
+
+
 def sinusoidal_positions(length: int, dim: int, device=None) -> Tensor:
     position = torch.arange(length, device=device, dtype=torch.float32)[:, None]
     frequency = torch.exp(torch.arange(0, dim, 2, device=device, dtype=torch.float32) * (-math.log(10000.0) / dim))
@@ -100,6 +106,9 @@ class ForecastModelConfig:
     decoder_inputs: bool = True  # known future inputs (promotions, calendar) enter the decoder; False: the reference
     normalize: bool = True  # forecast relative to the series' recent mean log1p level; False: the reference
     level_periods: int = 56  # periods that define that level
+    members: int = 1  # an ensemble of this many networks (different initialisations) whose log forecasts are averaged
+    seasonal_input: bool = False  # the decoder's first two inputs are the target one year earlier and its flag
+    mlp_dropout: float = 0.0  # dropout in the seq2seq context and head MLPs (regularisation on small panels)
     d_model: int = 128  # transformer width
     heads: int = 8
     encoder_layers: int = 6
@@ -141,6 +150,8 @@ class ForecastModelConfig:
             raise ConfigError(f"model.dropout must be in [0, 1), not {self.dropout}")
         if self.d_model % self.heads:
             raise ConfigError("d_model must be a multiple of heads")
+        if self.members < 1:
+            raise ConfigError("model.members (--ensemble) must be at least 1")
 
     @property
     def resolved_history(self) -> int | None:
@@ -168,14 +179,16 @@ class Seq2Seq(nn.Module):
         rnn = nn.LSTM if c.cell == "lstm" else nn.GRU
         self.encoder = rnn(c.encoder_features, c.hidden, batch_first=True)
         self.state_size = 2 * c.hidden if c.cell == "lstm" else c.hidden  # LSTM: (h, c)
-        self.context = MLP([c.hidden + self.static.size + 1, *c.context, self.state_size], c.activation)
+        self.context = MLP([c.hidden + self.static.size + 1, *c.context, self.state_size], c.activation, c.mlp_dropout)
         step_inputs = 1 + (c.decoder_features if c.decoder_inputs else 0)
         self.decoder = (nn.LSTMCell if c.cell == "lstm" else nn.GRUCell)(step_inputs, c.hidden)
-        self.head = MLP([c.hidden, c.head, 1], c.activation)
+        self.head = MLP([c.hidden, c.head, 1], c.activation, c.mlp_dropout)
 
     def forward(self, history: Tensor, future: Tensor, static: Tensor, target: Tensor | None = None) -> Tensor:
         batch = static.shape[0]
         level = series_level(history, self.config.level_periods) if self.config.normalize else history.new_zeros(batch)
+        if self.config.seasonal_input and self.config.normalize:
+            future = centre_seasonal(future, level)
         if history.shape[1]:
             _, state = self.encoder(centre(history, level) if self.config.normalize else history)
             summary = (state[0] if isinstance(state, tuple) else state)[-1]  # [B, hidden]
@@ -240,6 +253,8 @@ class TransformerForecaster(nn.Module):
         if self.config.normalize:
             history = centre(history, level)
             target = None if target is None else target - level[:, None]
+            if self.config.seasonal_input:
+                future = centre_seasonal(future, level)
         embedded = torch.cat([self.static(static).to(history.dtype), level[:, None].to(history.dtype)], dim=1)
         length, horizon = history.shape[1], future.shape[1]
         tokens = self.encoder_input(torch.cat([history, embedded[:, None, :].expand(-1, length, -1)], dim=2))
@@ -255,5 +270,25 @@ class TransformerForecaster(nn.Module):
         return previous[:, 1:].float() + level[:, None].float()
 
 
-def build_model(config: ForecastModelConfig, identity: list[str]) -> nn.Module:
+class Ensemble(nn.Module):
+    """Several networks trained side by side on the same batches, each on its own loss; forecasts are their mean."""
+
+    def __init__(self, members: list[nn.Module]):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def each(self, history: Tensor, future: Tensor, static: Tensor, target: Tensor | None = None) -> Tensor:
+        return torch.stack([m(history, future, static, target) for m in self.members])  # [M, B, H]
+
+    def forward(self, history: Tensor, future: Tensor, static: Tensor, target: Tensor | None = None) -> Tensor:
+        return self.each(history, future, static, target).mean(dim=0)
+
+
+def _single(config: ForecastModelConfig, identity: list[str]) -> nn.Module:
     return TransformerForecaster(config, identity) if config.kind == "transformer" else Seq2Seq(config, identity)
+
+
+def build_model(config: ForecastModelConfig, identity: list[str]) -> nn.Module:
+    if config.members > 1:
+        return Ensemble([_single(config, identity) for _ in range(config.members)])
+    return _single(config, identity)

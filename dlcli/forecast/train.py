@@ -1,7 +1,10 @@
 """Training a global forecast model with the shared engine; warm starts for nightly retraining.
 
-Loss: RMSE in log1p space weighted per series (perishable items 1.25), as the
-competition's NWRMSLE and the reference implementation. Random windows with a random
+Loss (``loss``): by default squared error in log1p space weighted per series (perishable
+items 1.25, or ``--weight-col``), as the competition's NWRMSLE and the reference
+implementation; absolute error on log1p (a median forecast), absolute error in units
+weighted by series volume (for WMAE / WAPE), or a pinball loss. Unrecorded periods
+(NaN targets) never enter a loss. Random windows with a random
 present (``windows.TrainingWindows``). A warm start (``--init-from``) takes yesterday's
 model, its input layout and its categories; categories that appeared since (new items,
 new stores) get new embedding rows initialised from the "unknown" row, which training
@@ -11,6 +14,7 @@ teaches to represent an average unseen series.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +28,7 @@ from dlcli.console import add_log_file
 from dlcli.errors import CheckpointError, ConfigError, DivergedError, UsageError
 from dlcli.files import FileLock
 from dlcli.forecast.data import DataConfig, Panel, load_panel
-from dlcli.forecast.model import ForecastModelConfig, build_model
+from dlcli.forecast.model import Ensemble, ForecastModelConfig, build_model
 from dlcli.forecast.windows import (
     FixedOriginWindows,
     Layout,
@@ -69,46 +73,113 @@ class ForecastConfig:
     model: ForecastModelConfig = field(default_factory=ForecastModelConfig)
     train: TrainConfig = field(default_factory=_train_defaults)
     steps_per_epoch: int = 500  # training batches between validations (windows are drawn at random)
+    loss: str = (
+        "mse-log1p"  # mse-log1p (NWRMSLE) | mae-log1p (median) | mae (original scale, volume-weighted) | quantile
+    )
+    quantile: float = 0.5  # the level of the pinball loss on log1p (loss = quantile)
 
     def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise ConfigError(f"loss must be one of {', '.join(LOSSES)}, not {self.loss!r}")
+        if not 0 < self.quantile < 1:
+            raise ConfigError("quantile must be in (0, 1)")
         if self.steps_per_epoch < 1:
             raise ConfigError(f"steps_per_epoch must be at least 1, not {self.steps_per_epoch}")
 
 
-def weighted_step(model: nn.Module, batch: tuple[Tensor, ...]) -> tuple[Tensor, dict[str, Tensor]]:
-    """Weighted mean squared error of log1p forecasts (its square root is NWRMSLE)."""
-    history, future, static, target, weight = batch
-    predicted = model(history, future, static, target)
-    squared = (predicted - target) ** 2
-    loss = (squared.mean(dim=1) * weight).sum() / weight.sum()
-    return loss, {"nwrmsle": loss.detach().sqrt(), "rmsle": squared.detach().mean().sqrt()}
+LOSSES = ("mse-log1p", "mae-log1p", "mae", "quantile")
 
 
-def evaluate_windows(model: nn.Module, loader) -> dict[str, float]:
-    """Exact RMSLE, NWRMSLE and MALE of the clipped forecasts over a whole loader."""
+def series_scale(history: Tensor) -> Tensor:
+    """Mean recorded units over each window's history: [B] (1 without history): volume weights of the mae loss."""
+    if history.shape[1] == 0:
+        return history.new_ones(history.shape[0])
+    observed = history[..., 1]
+    units = torch.expm1(history[..., 0].clamp(max=20)) * observed
+    return (units.sum(dim=1) / observed.sum(dim=1).clamp(min=1.0)).clamp(min=1.0)
+
+
+def loss_terms(kind: str, predicted: Tensor, target: Tensor, history: Tensor, quantile: float = 0.5) -> tuple[Tensor, Tensor]:  # fmt: skip
+    """Per-window (error sum, normaliser) of a loss over the recorded periods (NaN targets are skipped).
+
+    The batch loss is sum(weight * error) / sum(weight * normaliser). For ``mae`` the error
+    is |expm1(prediction) - units| and the normaliser the window's recorded periods times
+    its mean volume, so big series weigh what they weigh in WMAE / WAPE.
+    """
+    recorded = torch.isfinite(target)
+    clean = torch.where(recorded, target, predicted.detach())
+    mask = recorded.to(predicted.dtype)
+    count = mask.sum(dim=1)
+    if kind == "mse-log1p":
+        return ((predicted - clean) ** 2 * mask).sum(dim=1), count
+    if kind == "mae-log1p":
+        return ((predicted - clean).abs() * mask).sum(dim=1), count
+    if kind == "quantile":
+        difference = clean - predicted
+        return (torch.maximum(quantile * difference, (quantile - 1) * difference) * mask).sum(dim=1), count
+    units = torch.expm1(predicted.clamp(max=20)) - torch.expm1(clean.clamp(max=20))
+    return (units.abs() * mask).sum(dim=1), count * series_scale(history)
+
+
+def _batch_loss(kind: str, predicted: Tensor, target: Tensor, history: Tensor, weight: Tensor, quantile: float):
+    error, normaliser = loss_terms(kind, predicted, target, history, quantile)
+    return (error * weight).sum() / (normaliser * weight).sum().clamp(min=1e-12)
+
+
+def make_step(kind: str = "mse-log1p", quantile: float = 0.5):
+    def step(model: nn.Module, batch: tuple[Tensor, ...]) -> tuple[Tensor, dict[str, Tensor]]:
+        history, future, static, target, weight = batch
+        if isinstance(model, Ensemble):  # each member learns on its own loss; the forecast is their mean
+            each = model.each(history, future, static, torch.nan_to_num(target))
+            loss = sum(_batch_loss(kind, p, target, history, weight, quantile) for p in each)
+            predicted = each.mean(dim=0)
+        else:
+            predicted = model(history, future, static, torch.nan_to_num(target))
+            loss = _batch_loss(kind, predicted, target, history, weight, quantile)
+        recorded = torch.isfinite(target)
+        squared = torch.where(recorded, (predicted.detach() - torch.nan_to_num(target)) ** 2, 0.0)
+        count, weights = recorded.sum().clamp(min=1), (weight[:, None] * recorded).sum().clamp(min=1e-12)
+        return loss, {
+            "nwrmsle": ((squared * weight[:, None]).sum() / weights).sqrt(),  # the monitor without validation
+            "rmsle": (squared.sum() / count).sqrt(),
+        }
+
+    return step
+
+
+def evaluate_windows(model: nn.Module, loader, loss: str = "mse-log1p", quantile: float = 0.5) -> dict[str, float]:
+    """Exact RMSLE, NWRMSLE, MALE, WAPE and the training loss of the clipped forecasts over a whole loader."""
     device = next(model.parameters()).device
-    sums = torch.zeros(5, dtype=torch.float64)
+    sums = torch.zeros(9, dtype=torch.float64)
     for batch in loader:
         history, future, static, target, weight = (t.to(device) for t in batch)
         predicted = model(history, future, static).clamp(min=0).float()
-        error = (predicted - target).double()
-        w = weight.double()[:, None].expand_as(error)
+        recorded = torch.isfinite(target)
+        error = torch.where(recorded, predicted - torch.nan_to_num(target), 0.0).double()
+        w = weight.double()[:, None].expand_as(error) * recorded
+        units = torch.where(recorded, torch.expm1(predicted.clamp(max=20)) - torch.expm1(torch.nan_to_num(target).clamp(max=20)), 0.0)  # fmt: skip
+        loss_sum, normaliser = loss_terms(loss, predicted, target, history, quantile)
         sums += torch.stack(
             [
                 (w * error**2).sum(),
                 w.sum(),
                 (error**2).sum(),
                 error.abs().sum(),
-                torch.tensor(error.numel(), dtype=torch.float64, device=device),
+                recorded.sum().double(),
+                units.abs().double().sum(),
+                torch.expm1(torch.nan_to_num(target).clamp(max=20)).double().mul(recorded).sum(),
+                (loss_sum.double() * weight.double()).sum(),
+                (normaliser.double() * weight.double()).sum(),
             ]
         ).cpu()
-    weighted, total_weight, squared, absolute, count = sums.tolist()
-    loss = weighted / max(total_weight, 1e-12)
+    weighted, total_weight, squared, absolute, count, unit_error, units_total, loss_total, loss_norm = sums.tolist()
+    mean_squared = weighted / max(total_weight, 1e-12)
     return {
-        "loss": loss,
-        "nwrmsle": loss**0.5,
+        "loss": mean_squared if loss == "mse-log1p" else loss_total / max(loss_norm, 1e-12),
+        "nwrmsle": mean_squared**0.5,
         "rmsle": (squared / max(count, 1)) ** 0.5,
         "male": absolute / max(count, 1),
+        "wape": unit_error / max(units_total, 1e-12),
     }
 
 
@@ -143,7 +214,7 @@ def warm_start(model: nn.Module, checkpoint: dict, path: Path) -> None:
         if name not in state:
             raise CheckpointError(f"--init-from: weight '{name}' does not fit this model", path=path)
         new = state[name]
-        if name.startswith("static.tables.") and old.shape[1:] == new.shape[1:] and old.shape[0] <= new.shape[0]:
+        if ("." + name).count(".static.tables.") and old.shape[1:] == new.shape[1:] and old.shape[0] <= new.shape[0]:
             new[: old.shape[0]] = old
             new[old.shape[0] :] = old[0]
         elif old.shape == new.shape:
@@ -205,7 +276,7 @@ def _check_warm_start(requested: ForecastModelConfig, saved: dict, given: tuple[
 def _build(panel: Panel, split: Split, config: ForecastConfig, init_from, given=()) -> tuple[nn.Module, Layout, dict]:
     """A fresh model for this data, or yesterday's (``init_from``) grown to today's categories."""
     if init_from is None:
-        layout = make_layout(panel, split.train_end)
+        layout = make_layout(panel, split.train_end, seasonal=config.model.seasonal_input)
         vocab = training_vocab(panel, split.train_end)
         m = config.model
         m.encoder_features, m.decoder_features = len(layout.encoder), len(layout.decoder)
@@ -238,7 +309,7 @@ def _build(panel: Panel, split: Split, config: ForecastConfig, init_from, given=
 
 
 def train_forecaster(
-    data: str | Path,
+    data: str | Path | Panel,
     config: ForecastConfig,
     out: str | Path,
     *,
@@ -246,10 +317,13 @@ def train_forecaster(
     resume: bool = False,
     overwrite: bool = False,
     model_options: tuple[str, ...] = (),
+    fit_to_data: dict | None = None,
 ) -> FitResult:
     """Train (or warm-start) a model on ``data``; write the run into ``out`` (locked against a second run).
 
     ``model_options``: the model fields given on the command line (a warm start checks them).
+    ``fit_to_data``: the explicitly given options (dotted names); the rest of the configuration
+    is then chosen from the data (``defaults.fitted_overrides``) instead of taken from ``config``.
     Training that ends without a finite validation metric (or with non-finite weights) raises
     DivergedError (exit 7), so that a cron job sees it.
     """
@@ -260,7 +334,18 @@ def train_forecaster(
         seed = runtime.seed if runtime.seed is not None else config.train.seed
         config.train.seed = seed
         seed_everything(seed)
-        panel = load_panel(data, config.data)
+        panel = data if isinstance(data, Panel) else load_panel(data, config.data)
+        if fit_to_data is not None:
+            from dlcli.config import load_config
+            from dlcli.forecast.defaults import fitted_overrides
+
+            given = {k: v for k, v in fit_to_data.items() if v is not None}
+            fitted = fitted_overrides(panel, given.get("split.horizon"))
+            config = load_config(ForecastConfig, None, {**fitted, **given})
+            config.train.seed = seed
+            log.info(
+                f"defaults fitted to the data: {', '.join(f'{k} {v}' for k, v in fitted.items() if k not in given)}"
+            )
         log.info(
             f"data: {', '.join(f'{k} {v:,}' if isinstance(v, int) else f'{k} {v}' for k, v in panel.facts.items())}"
         )
@@ -284,10 +369,10 @@ def train_forecaster(
         trainer = Trainer(
             task=TASK,
             model=model,
-            step_fn=weighted_step,
+            step_fn=make_step(config.loss, config.quantile),
             config=config.train,
             run_dir=out,
-            evaluate_fn=evaluate_windows,
+            evaluate_fn=functools.partial(evaluate_windows, loss=config.loss, quantile=config.quantile),
             collate_fn=TrainingWindows.collate,
             model_config=to_dict(config.model),
             run_config=config,

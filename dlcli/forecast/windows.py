@@ -87,8 +87,19 @@ class Layout:
         return {k: getattr(self, k) for k in ("encoder", "decoder", "static_fields", "identity", "scales")}
 
 
-def make_layout(panel: Panel, train_end: int) -> Layout:
-    """Channels of this panel; per-series numeric inputs are standardised over the training span."""
+SEASONAL = ("year_ago", "year_ago_observed")  # decoder channels: log1p target one year before each forecast period
+
+
+def season_periods(frequency: str) -> int:
+    """One year back on the same weekday: 52 weeks or 364 days."""
+    return 52 if frequency == "W" else 364
+
+
+def make_layout(panel: Panel, train_end: int, seasonal: bool = False) -> Layout:
+    """Channels of this panel; per-series numeric inputs are standardised over the training span.
+
+    ``seasonal``: the decoder starts with the target one year earlier and its "recorded" flag.
+    """
     scales = {}
     for name, array in {**panel.series_known, **panel.series_past}.items():
         if panel.kind == "favorita":
@@ -99,7 +110,8 @@ def make_layout(panel: Panel, train_end: int) -> Layout:
         scales[name] = [float(sample.mean()) if sample.size else 0.0, std if std > 1e-8 else 1.0]
     known = list(panel.series_known) + panel.time_known.names + (panel.group_known.names if panel.group_known else [])
     past = list(panel.series_past) + panel.time_past.names + (panel.group_past.names if panel.group_past else [])
-    return Layout(["target", "observed", *known, *past], known, list(panel.static), list(panel.identity), scales)
+    decoder = [*SEASONAL, *known] if seasonal else known
+    return Layout(["target", "observed", *known, *past], decoder, list(panel.static), list(panel.identity), scales)
 
 
 def static_lookup(panel: Panel, vocab: dict[str, list[str]]) -> dict[str, np.ndarray]:
@@ -139,7 +151,7 @@ class WindowMaker:
         sources = [("time", p.time_known), ("time", p.time_past), ("group", p.group_known), ("group", p.group_past)]
         plan: list[tuple] = []
         for position, name in enumerate(names):
-            if name in ("target", "observed"):
+            if name in ("target", "observed", *SEASONAL):
                 continue
             if name in p.series_known or name in p.series_past:
                 plan.append(("series", name, None, [position]))
@@ -194,13 +206,20 @@ class WindowMaker:
         n = p.n_observed
         encoder = np.empty((len(series), length, len(self.layout.encoder)), np.float32)
         if length:
-            inside = (past >= 0) & (past < n)
             raw = np.asarray(p.values[series[:, None], np.clip(past, 0, n - 1)], np.float32)
-            encoder[:, :, 0] = np.where(inside, np.log1p(np.maximum(raw, 0)), 0.0)
+            inside = (past >= 0) & (past < n) & np.isfinite(raw)  # NaN: an unrecorded period (data.missing unknown)
+            encoder[:, :, 0] = np.where(inside, np.log1p(np.maximum(np.nan_to_num(raw), 0)), 0.0)
             encoder[:, :, 1] = inside & (past >= p.first_period[series][:, None])
             self._fill(encoder, self._encoder_plan, series, past)
         decoder = np.empty((len(series), self.horizon, len(self.layout.decoder)), np.float32)
         self._fill(decoder, self._decoder_plan, series, future)
+        if self.layout.decoder[: len(SEASONAL)] == list(SEASONAL):
+            before = future - season_periods(p.frequency)
+            usable = (before >= 0) & (before < np.minimum(origins, n)[:, None])  # only periods before the origin
+            raw = np.asarray(p.values[series[:, None], np.clip(before, 0, n - 1)], np.float32)
+            usable &= np.isfinite(raw) & (before >= p.first_period[series][:, None])
+            decoder[:, :, 0] = np.where(usable, np.log1p(np.maximum(np.nan_to_num(raw), 0)), 0.0)
+            decoder[:, :, 1] = usable
         static = self.static[series].copy()
         if hide_identity is not None:
             static[np.ix_(hide_identity, self.identity_columns)] = 0

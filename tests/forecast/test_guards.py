@@ -122,7 +122,7 @@ def test_training_on_nan_data_stops_before_training_with_exit_3(tiny_config, tmp
 
 
 def test_training_without_a_finite_validation_exits_7_and_writes_no_bare_nan(tiny_config, tmp_path, monkeypatch):
-    def no_finite_validation(model, loader):
+    def no_finite_validation(model, loader, *args, **kwargs):
         return {"loss": float("nan"), "nwrmsle": float("nan"), "rmsle": float("inf"), "male": float("nan")}
 
     monkeypatch.setattr(train_module, "evaluate_windows", no_finite_validation)
