@@ -134,3 +134,35 @@ class FileLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+LOCK_NAME = ".lock"
+
+
+def run_folder_lock(folder: str | Path, what: str = "the run") -> FileLock:
+    """The one lock of a run folder (``<folder>/.lock``): every command that writes a run folder takes it.
+
+    Two runs into one ``--out`` would otherwise interleave their metrics and checkpoints;
+    the second one fails at once with exit code 6 instead.
+    """
+    folder = Path(folder)
+    return FileLock(folder / LOCK_NAME, what=f"{what} {folder}")
+
+
+def locks_run_folder(argument: str, what: str = "the run"):
+    """Decorator: hold ``run_folder_lock`` on the folder passed as ``argument`` while the function runs."""
+    import functools
+    import inspect
+
+    def decorate(function):
+        signature = inspect.signature(function)
+
+        @functools.wraps(function)
+        def locked(*args, **kwargs):
+            folder = signature.bind(*args, **kwargs).arguments[argument]
+            with run_folder_lock(folder, what):
+                return function(*args, **kwargs)
+
+        return locked
+
+    return decorate

@@ -23,7 +23,7 @@ from dlcli.activation_study.models import ARCHITECTURES, StudyModelConfig, Study
 from dlcli.config import save_config, to_dict
 from dlcli.console import progress
 from dlcli.errors import ConfigError
-from dlcli.files import write_text_atomic
+from dlcli.files import locks_run_folder, write_text_atomic
 from dlcli.nn.names import ACTIVATIONS, canonical_name
 from dlcli.runtime import runtime
 from dlcli.train import TrainConfig, Trainer, seed_everything
@@ -129,6 +129,7 @@ def run_one(split, config: StudyConfig, architecture: str, activation: str, seed
     return [record["val_accuracy"] for record in result.history]
 
 
+@locks_run_folder("out", "the study")
 def run_study(config: StudyConfig, out: str | Path) -> dict:
     """Train every combination (skipping finished runs), then write the tables, plots and benchmark."""
     from dlcli.activation_study.report import write_report

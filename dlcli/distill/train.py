@@ -28,7 +28,7 @@ from dlcli.distill.blend import BLENDS, blend
 from dlcli.distill.cache import CachedSet, cache_set
 from dlcli.distill.calibrate import find_temperature
 from dlcli.errors import ConfigError, UsageError
-from dlcli.files import write_text_atomic
+from dlcli.files import locks_run_folder, write_text_atomic
 from dlcli.train import TrainConfig, Trainer, load_checkpoint, seed_everything
 from dlcli.train.classifiers import Classifier, load_classifier
 
@@ -151,6 +151,7 @@ class _Prepared:
     device: torch.device
 
 
+@locks_run_folder("out", "the distillation")
 def distill(config: DistillConfig, out: str | Path, *, resume: bool = True) -> dict:
     """Calibrate, cache, train every (blend, seed) and write the report; return the report dict."""
     from dlcli.distill.report import write_report

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from dlcli.config import save_config, to_dict
 from dlcli.console import add_log_file
 from dlcli.errors import CheckpointError, UsageError
-from dlcli.files import FileLock
+from dlcli.files import run_folder_lock
 from dlcli.forecast.data import DataConfig, Panel, load_panel
 from dlcli.forecast.model import ForecastModelConfig, build_model
 from dlcli.forecast.windows import (
@@ -226,7 +226,7 @@ def train_forecaster(
     """Train (or warm-start) a model on ``data``; write the run into ``out`` (locked against a second run)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    with FileLock(out / ".lock", what=f"the training run {out}"), log_to(out / "train.log"):
+    with run_folder_lock(out, "the training run"), log_to(out / "train.log"):
         configure_threads()
         seed = runtime.seed if runtime.seed is not None else config.train.seed
         config.train.seed = seed

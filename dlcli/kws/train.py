@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from dlcli.config import save_config, to_dict
 from dlcli.errors import InputError, UsageError
+from dlcli.files import locks_run_folder
 from dlcli.kws.augment import Augmenter, distort
 from dlcli.kws.config import KwsConfig
 from dlcli.kws.data import (
@@ -102,6 +103,7 @@ def _initial_weights(model, path: str | Path, labels: list[str]) -> None:
     )
 
 
+@locks_run_folder("out", "the training run")
 def train(
     data_dir: str | Path,
     out: str | Path,

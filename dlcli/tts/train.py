@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from dlcli.config import save_config, to_dict
 from dlcli.errors import InputError, UsageError
+from dlcli.files import locks_run_folder
 from dlcli.runtime import runtime
 from dlcli.train import Trainer, unwrap
 from dlcli.tts.config import TTSConfig
@@ -213,6 +214,7 @@ def make_evaluate(config: TTSConfig, run_dir: Path, val_examples: list[Example],
     return evaluate
 
 
+@locks_run_folder("run_dir", "the training run")
 def train_tts(corpus: Path, run_dir: Path, config: TTSConfig, *, resume: bool = False, overwrite: bool = False):
     """Train the acoustic model (and, for the proposed variant, the speaker flow first)."""
     run_dir = Path(run_dir)
