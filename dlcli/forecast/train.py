@@ -270,14 +270,10 @@ def train_forecaster(
 
 def load_model(path: str | Path, device: torch.device) -> tuple[nn.Module, dict, dict]:
     """A trained model in eval mode, its checkpoint features and model config."""
-    from dlcli.train import load_state_dict
+    from dlcli.train.loader import load_model as load_task_model
 
     checkpoint = load_checkpoint(path, TASK)
     features = checkpoint["features"]
-    try:
-        model_config = ForecastModelConfig(**checkpoint["model_config"])
-    except TypeError as error:
-        raise CheckpointError(f"the model configuration does not fit this dlcli ({error})", path=path) from None
-    model = build_model(model_config, features["layout"]["identity"])
-    load_state_dict(model, checkpoint, path)
-    return model.to(device).eval(), features, checkpoint["model_config"]
+    build = lambda config: build_model(config, features["layout"]["identity"])  # noqa: E731
+    loaded = load_task_model(path, TASK, ForecastModelConfig, build, device=device, checkpoint=checkpoint)
+    return loaded.model, features, checkpoint["model_config"]
