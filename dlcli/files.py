@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from dlcli.errors import InputError, LockedError
+from dlcli.errors import InputError, LockedError, UsageError
 
 TEMP_SUFFIX = ".tmp"
 
@@ -37,6 +37,23 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
+def make_folder(folder: str | Path, target: str | Path | None = None) -> Path:
+    """``mkdir -p`` with one clear line (exit code 2) when the path runs through a file or is not writable.
+
+    ``target`` is what is about to be written inside, named in the message.
+    """
+    folder = Path(folder)
+    target = Path(target) if target is not None else folder
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocking = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), folder)
+        raise UsageError(f"cannot write {target}: {blocking} is a file, not a folder") from None
+    except OSError as error:
+        raise UsageError(f"cannot write {target}: {error.strerror}", path=folder) from None
+    return folder
+
+
 @contextlib.contextmanager
 def atomic_path(destination: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``destination``; rename it over ``destination`` on success.
@@ -46,7 +63,7 @@ def atomic_path(destination: str | Path) -> Iterator[Path]:
     On failure the temporary file is removed and the destination is left untouched.
     """
     destination = Path(destination)
-    destination.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(destination.parent, destination)
     fd, name = tempfile.mkstemp(
         prefix=f".{destination.stem}.", suffix=f"{destination.suffix}{TEMP_SUFFIX}", dir=destination.parent
     )
@@ -106,7 +123,7 @@ class FileLock:
     def acquire(self) -> FileLock:
         import fcntl
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_folder(self.path.parent, self.path)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -227,6 +227,8 @@ def evaluate(
     else:
         typer.echo(markdown(report))
         typer.echo(f"written: {', '.join(report['written'])}")
+    if report["skipped"]:
+        raise PartialFailure(f"{len(report['skipped'])} unreadable files were skipped; the report covers the rest")
 
 
 @app.command()

@@ -226,11 +226,20 @@ def load_clips(
     return clips[loaded], loaded.tolist(), sorted(failures)
 
 
-def load_background(paths: Sequence[Path]) -> list[np.ndarray]:
-    """Background-noise recordings as float32 16 kHz (files shorter than a clip are tiled)."""
+def load_background(paths: Sequence[Path], failures: list[tuple[Path, str]] | None = None) -> list[np.ndarray]:
+    """Background-noise recordings as float32 16 kHz (files shorter than a clip are tiled).
+
+    An unreadable file is an error, or, when ``failures`` is given, appended to it and skipped.
+    """
     noises = []
     for path in paths:
-        samples, _ = load_audio(path, SAMPLE_RATE)
+        try:
+            samples, _ = load_audio(path, SAMPLE_RATE)
+        except AudioError as error:
+            if failures is None:
+                raise
+            failures.append((Path(path), error.message))
+            continue
         if len(samples) < CLIP_SAMPLES:
             samples = np.resize(samples, CLIP_SAMPLES)
         noises.append(samples.astype(np.float32))

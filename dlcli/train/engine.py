@@ -363,8 +363,8 @@ class Trainer:
             set_rng_state(state["rng"])
             self._truncate_records(global_step)
             log.info(f"resuming {run_dir} at epoch {epoch + 1}, step {global_step}")
-        elif resume:
-            log.info(f"nothing to resume in {run_dir}: starting a new run")
+        elif resume:  # a fresh start under --resume would hide a wrong --out from a cron job
+            raise UsageError(f"{run_dir}: nothing to resume (no {LAST}); leave out --resume to start a new run")
 
         train_model: nn.Module = model
         if cfg.compile:
