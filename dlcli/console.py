@@ -78,3 +78,11 @@ def progress(*, disable: bool = False, transient: bool = False):
         disable=disable,
         transient=transient,
     )
+
+
+def console_is_quiet() -> bool:
+    """Whether the console shows warnings only (``-q``): progress bars and summaries stay off too."""
+    for handler in logging.getLogger("dlcli").handlers:
+        if getattr(handler, "_dlcli_console", False):
+            return handler.level > logging.INFO
+    return False
