@@ -51,6 +51,11 @@ def closest_key(key: str, known: list[str]) -> str | None:
     return min(sharing, key=lambda name: (len(name.split("_")), len(name))) if sharing else None
 
 
+def choices(name: str, values) -> type[enum.Enum]:
+    """A command-line choice enum built from a registry (its keys or names), so the two cannot drift apart."""
+    return enum.Enum(name, {str(value): str(value) for value in values}, type=str)
+
+
 def _unknown_key(key: str, known: list[str], where: str, source: str) -> ConfigError:
     # one suggestion, not a list of every key: a list buries the answer
     close = closest_key(key, known)

@@ -26,3 +26,13 @@ def reset(**values) -> Runtime:
     for name in fresh.__dataclass_fields__:
         setattr(runtime, name, getattr(fresh, name))
     return runtime
+
+
+def train_overrides(section: str = "train") -> dict:
+    """The root options a training run takes, as dotted config overrides (only those given).
+
+    Commands resolve ``--device``, ``--precision`` and ``--seed`` here, once, into the
+    run's configuration; library code (the engine) reads its configuration, never this object.
+    """
+    given = {"device": runtime.device, "precision": runtime.precision, "seed": runtime.seed}
+    return {f"{section}.{key}": value for key, value in given.items() if value not in (None, "auto")}

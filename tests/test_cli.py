@@ -57,3 +57,13 @@ def test_errors_are_one_line_with_an_exit_code_and_tracebacks_only_with_v():
     assert result.exit_code == 1 and "Traceback" in result.output
     result = runner.invoke(application, ["--precision", "fp8", "info"])
     assert result.exit_code == 2
+
+
+def test_command_line_choices_are_the_registries():
+    from dlcli.forecast.cli import ModelKind
+    from dlcli.forecast.model import MODEL_KINDS
+    from dlcli.kws.cli import TaskName
+    from dlcli.kws.data import TASKS
+
+    assert [m.value for m in TaskName] == list(TASKS)
+    assert [m.value for m in ModelKind] == list(MODEL_KINDS)

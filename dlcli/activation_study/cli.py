@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from dlcli.nn.names import ACTIVATIONS
+from dlcli.options import PrintConfig, print_config
 from dlcli.runtime import runtime
 
 app = typer.Typer(help="The activation registry (modulus and friends): list, study, benchmark.", no_args_is_help=True)
@@ -51,6 +52,7 @@ def study(
         Optional[int], typer.Option(help="Elements in the speed/memory benchmark (0 skips it).")
     ] = None,
     config: Annotated[Optional[Path], typer.Option("--config", exists=True, dir_okay=False, help="YAML file.")] = None,
+    show_config: PrintConfig = False,
 ) -> None:
     """Train FC/Conv2/Conv6 with every activation over many seeds; tables, p-values, curves, speed."""
     from dlcli.activation_study.study import QUICK, StudyConfig, run_study
@@ -68,6 +70,8 @@ def study(
         "bench_elements": bench_elements,
     }
     resolved = load_config(StudyConfig, config, overrides, base=base)
+    if show_config:
+        print_config(resolved)
     run_study(resolved, out)
     if not runtime.quiet:
         typer.echo((out / "report.md").read_text())

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from dlcli.options import PrintConfig, print_config
 from dlcli.runtime import runtime
 
 
@@ -84,6 +85,7 @@ def distill_command(
     ] = False,
     restart: Annotated[bool, typer.Option("--restart", help="Retrain runs that already finished in --out.")] = False,
     config: Annotated[Optional[Path], typer.Option("--config", exists=True, dir_okay=False, help="YAML file.")] = None,
+    show_config: PrintConfig = False,
 ) -> None:
     """Calibrate every model, cache the teachers once, distil per blend method, report like Table 4.2."""
     from dlcli.config import load_config
@@ -112,6 +114,8 @@ def distill_command(
         resolved.dev_split = None
     if test_split == "all":
         resolved.test_split = None
+    if show_config:
+        print_config(resolved)
     distill(resolved, out, resume=not restart)
     if not runtime.quiet:
         typer.echo((out / "report.md").read_text())

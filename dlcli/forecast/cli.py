@@ -9,7 +9,10 @@ from typing import Annotated, Optional
 
 import typer
 
+from dlcli.config import choices
+from dlcli.forecast.kinds import MODEL_KINDS
 from dlcli.nn.names import Activation
+from dlcli.options import PrintConfig, print_config
 from dlcli.runtime import runtime
 
 app = typer.Typer(
@@ -18,10 +21,7 @@ app = typer.Typer(
 )
 
 
-class ModelKind(str, Enum):
-    seq2seq = "seq2seq"
-    trimmed = "trimmed"
-    transformer = "transformer"
+ModelKind = choices("ModelKind", MODEL_KINDS)
 
 
 class Scale(str, Enum):
@@ -250,10 +250,12 @@ def train(
     frequency: FrequencyOpt = None,
     cache_dir: CacheOpt = None,
     as_json: JsonOpt = False,
+    show_config: PrintConfig = False,
 ) -> None:
     """Train one global model on every series (or warm-start yesterday's with --init-from)."""
     from dlcli.config import load_config
     from dlcli.forecast.train import ForecastConfig, train_forecaster
+    from dlcli.runtime import train_overrides
 
     overrides = {
         "model.kind": model.value if model else None,
@@ -286,6 +288,7 @@ def train(
             frequency,
             cache_dir,
         ),  # fmt: skip
+        **train_overrides(),
     }
     resolved = load_config(ForecastConfig, config, overrides, base=ForecastConfig())
     if test_days is not None:
@@ -294,6 +297,8 @@ def train(
         if test_days % resolved.split.horizon or test_periods is not None:
             raise UsageError(f"--test-days must be a multiple of the horizon ({resolved.split.horizon}) and replaces --test-periods")  # fmt: skip
         resolved.split.test_periods = test_days // resolved.split.horizon
+    if show_config:
+        print_config(resolved)
     result = train_forecaster(data, resolved, out, init_from=init_from, resume=resume, overwrite=overwrite)
     summary = {"run": str(out), "best": str(result.best_path), "monitor": result.monitor}
     summary.update(best_metric=result.best_metric, epochs=result.epochs, steps=result.steps)

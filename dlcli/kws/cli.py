@@ -9,8 +9,11 @@ from typing import Annotated, Optional
 
 import typer
 
+from dlcli.config import choices
 from dlcli.errors import PartialFailure, UsageError
+from dlcli.kws.tasks import TASKS
 from dlcli.nn.names import Activation
+from dlcli.options import PrintConfig, print_config
 from dlcli.runtime import runtime
 
 app = typer.Typer(
@@ -21,13 +24,7 @@ app = typer.Typer(
 DATA, MODEL, OPTIM, OUTPUT, STREAM = "Data", "Model", "Optimization", "Output", "Streaming"
 
 
-class TaskName(str, Enum):
-    words35 = "35-words"
-    commands20 = "20-commands"
-    commands10 = "10-commands"
-    left_right = "left-right"
-    class12 = "12-class"
-    digits = "digits"
+TaskName = choices("TaskName", TASKS)
 
 
 class ModelName(str, Enum):
@@ -147,11 +144,13 @@ def train(
     config: Annotated[Optional[Path], typer.Option("--config", exists=True, dir_okay=False, help="YAML file.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Start over in an existing --out.")] = False,
+    show_config: PrintConfig = False,
 ) -> None:
     """Train a keyword spotter (reference recipe by default); writes best.pt, last.pt, metrics, curves."""
     from dlcli.config import load_config
     from dlcli.kws.config import KwsConfig, default_config
     from dlcli.kws.train import train as run_training
+    from dlcli.runtime import train_overrides
 
     _threads()
 
@@ -170,8 +169,11 @@ def train(
         "train.lr": lr,
         "augment.mode": augment.value if augment else None,
         "augment.copies": copies,
+        **train_overrides(),
     }
     resolved = load_config(KwsConfig, saved if base is None else config, overrides, base=base)
+    if show_config:
+        print_config(resolved)
     result = run_training(data, out, resolved, resume=resume, overwrite=overwrite, init=init)
     best = f"{result.monitor} {result.best_metric:.4f}" if result.best_metric is not None else "no validation"
     typer.echo(f"{result.epochs} epochs, {result.steps} steps; best {best}; {result.best_path or result.last_path}")

@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from dlcli.options import PrintConfig, print_config
 from dlcli.runtime import runtime
 
 app = typer.Typer(help="Multi-speaker text-to-speech: corpus, train, synth, speakers, evaluate.", no_args_is_help=True)
@@ -87,10 +88,12 @@ def train(
     lr: Annotated[Optional[float], typer.Option(rich_help_panel="Optimization")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Start over in --out.")] = False,
+    show_config: PrintConfig = False,
 ) -> None:
     """Train the speaker flow and the Tacotron (resumable; alignment and mel PNGs at each validation)."""
     from dlcli.config import from_dict, load_config
     from dlcli.nn.names import canonical_name
+    from dlcli.runtime import train_overrides
     from dlcli.tts.config import PRESETS, TTSConfig
     from dlcli.tts.train import train_tts
 
@@ -104,8 +107,11 @@ def train(
         "train.epochs": epochs,
         "train.max_steps": max_steps,
         "train.lr": lr,
+        **train_overrides(),
     }
     resolved = load_config(TTSConfig, config, overrides, base=base)
+    if show_config:
+        print_config(resolved)
     result = train_tts(corpus, out, resolved, resume=resume, overwrite=overwrite)
     typer.echo(f"trained {result.steps} steps; best {result.monitor} {result.best_metric}; checkpoints in {out}")
 

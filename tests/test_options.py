@@ -1,0 +1,36 @@
+"""Options shared by every command: --print-config on each training command."""
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from dlcli.cli import app
+
+from .conftest import ROOT
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize(
+    "command, section",
+    [
+        (["kws", "train", ROOT / "sample_data" / "speech_commands", "--epochs", "3"], "train"),
+        (["tts", "train", ROOT / "sample_data" / "tts", "--preset", "tiny", "--epochs", "3"], "train"),
+        (["forecast", "train", ROOT / "sample_data" / "favorita", "--epochs", "3"], "train"),
+        (["activations", "study", "--quick", "--epochs", "3"], None),
+        (
+            ["distill", "-t", "{ckpt}", "-s", "{ckpt}", "-u", "{ckpt}", "--dev", ROOT / "sample_data", "--epochs", "3"],
+            None,
+        ),
+    ],
+)
+def test_print_config_shows_the_resolved_configuration_and_runs_nothing(tmp_path, command, section):
+    checkpoint = tmp_path / "any.pt"
+    checkpoint.write_bytes(b"")
+    out = tmp_path / "run"
+    args = [str(checkpoint) if a == "{ckpt}" else str(a) for a in command] + ["--out", str(out), "--print-config"]
+    result = runner.invoke(app, ["-q", *args])
+    assert result.exit_code == 0, result.output
+    config = yaml.safe_load(result.stdout)
+    assert (config[section] if section else config)["epochs"] == 3
+    assert not out.exists()
