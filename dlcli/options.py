@@ -28,3 +28,24 @@ def print_config(config: Any) -> None:
 
     typer.echo(yaml.safe_dump(to_dict(config), sort_keys=False), nl=False)
     raise typer.Exit()
+
+
+def echo_json(value: Any) -> None:
+    """``--json``: one JSON document on stdout (paths and other objects as strings)."""
+    import json
+
+    typer.echo(json.dumps(value, indent=2, default=str))
+
+
+def fit_summary(result: Any) -> dict:
+    """What a training command reports: where the run is, its best metric, how far it went."""
+    return {
+        "run": str(result.run_dir),
+        "best": str(result.best_path) if result.best_path else None,
+        "last": str(result.last_path),
+        "monitor": result.monitor,
+        "best_metric": result.best_metric,
+        "epochs": result.epochs,
+        "steps": result.steps,
+        "stopped_early": result.stopped_early,
+    }

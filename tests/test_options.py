@@ -34,3 +34,11 @@ def test_print_config_shows_the_resolved_configuration_and_runs_nothing(tmp_path
     config = yaml.safe_load(result.stdout)
     assert (config[section] if section else config)["epochs"] == 3
     assert not out.exists()
+
+
+def test_activations_list_prints_json():
+    import json
+
+    result = runner.invoke(app, ["activations", "list", "--json"])
+    assert result.exit_code == 0, result.output
+    assert "modulus" in json.loads(result.stdout)

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from dlcli.nn.names import ACTIVATIONS
-from dlcli.options import PrintConfig, print_config
+from dlcli.options import Json, PrintConfig, echo_json, print_config
 from dlcli.runtime import runtime
 
 app = typer.Typer(help="The activation registry (modulus and friends): list, study, benchmark.", no_args_is_help=True)
@@ -20,8 +20,10 @@ def _split(values: Optional[str]) -> Optional[list[str]]:
 
 
 @app.command("list")
-def list_activations() -> None:
+def list_activations(as_json: Json = False) -> None:
     """Every activation that --activation accepts, with its formula."""
+    if as_json:
+        return echo_json(dict(ACTIVATIONS))
     width = max(map(len, ACTIVATIONS))
     for name, formula in ACTIVATIONS.items():
         typer.echo(f"{name.ljust(width)}  {formula}")
@@ -53,6 +55,7 @@ def study(
     ] = None,
     config: Annotated[Optional[Path], typer.Option("--config", exists=True, dir_okay=False, help="YAML file.")] = None,
     show_config: PrintConfig = False,
+    as_json: Json = False,
 ) -> None:
     """Train FC/Conv2/Conv6 with every activation over many seeds; tables, p-values, curves, speed."""
     from dlcli.activation_study.study import QUICK, StudyConfig, run_study
@@ -72,8 +75,10 @@ def study(
     resolved = load_config(StudyConfig, config, overrides, base=base)
     if show_config:
         print_config(resolved)
-    run_study(resolved, out)
-    if not runtime.quiet:
+    results = run_study(resolved, out)
+    if as_json:
+        echo_json(results)
+    elif not runtime.quiet:
         typer.echo((out / "report.md").read_text())
         typer.echo(f"written: {out / 'report.md'}, {out / 'curves.png'}, {out / 'results.json'}")
 

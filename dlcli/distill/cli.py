@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from dlcli.options import PrintConfig, print_config
+from dlcli.options import Json, PrintConfig, echo_json, print_config
 from dlcli.runtime import runtime
 
 
@@ -86,6 +86,7 @@ def distill_command(
     restart: Annotated[bool, typer.Option("--restart", help="Retrain runs that already finished in --out.")] = False,
     config: Annotated[Optional[Path], typer.Option("--config", exists=True, dir_okay=False, help="YAML file.")] = None,
     show_config: PrintConfig = False,
+    as_json: Json = False,
 ) -> None:
     """Calibrate every model, cache the teachers once, distil per blend method, report like Table 4.2."""
     from dlcli.config import load_config
@@ -116,6 +117,8 @@ def distill_command(
         resolved.test_split = None
     if show_config:
         print_config(resolved)
-    distill(resolved, out, resume=not restart)
-    if not runtime.quiet:
+    report = distill(resolved, out, resume=not restart)
+    if as_json:
+        echo_json(report)
+    elif not runtime.quiet:
         typer.echo((out / "report.md").read_text())

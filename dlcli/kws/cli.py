@@ -13,7 +13,7 @@ from dlcli.config import choices
 from dlcli.errors import PartialFailure, UsageError
 from dlcli.kws.tasks import TASKS
 from dlcli.nn.names import Activation
-from dlcli.options import PrintConfig, print_config
+from dlcli.options import Json, PrintConfig, echo_json, fit_summary, print_config
 from dlcli.runtime import runtime
 
 app = typer.Typer(
@@ -145,6 +145,7 @@ def train(
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Start over in an existing --out.")] = False,
     show_config: PrintConfig = False,
+    as_json: Json = False,
 ) -> None:
     """Train a keyword spotter (reference recipe by default); writes best.pt, last.pt, metrics, curves."""
     from dlcli.config import load_config
@@ -175,6 +176,8 @@ def train(
     if show_config:
         print_config(resolved)
     result = run_training(data, out, resolved, resume=resume, overwrite=overwrite, init=init)
+    if as_json:
+        return echo_json(fit_summary(result))
     best = f"{result.monitor} {result.best_metric:.4f}" if result.best_metric is not None else "no validation"
     typer.echo(f"{result.epochs} epochs, {result.steps} steps; best {best}; {result.best_path or result.last_path}")
 

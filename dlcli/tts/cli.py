@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from dlcli.options import PrintConfig, print_config
+from dlcli.options import Json, PrintConfig, echo_json, fit_summary, print_config
 from dlcli.runtime import runtime
 
 app = typer.Typer(help="Multi-speaker text-to-speech: corpus, train, synth, speakers, evaluate.", no_args_is_help=True)
@@ -89,6 +89,7 @@ def train(
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Start over in --out.")] = False,
     show_config: PrintConfig = False,
+    as_json: Json = False,
 ) -> None:
     """Train the speaker flow and the Tacotron (resumable; alignment and mel PNGs at each validation)."""
     from dlcli.config import from_dict, load_config
@@ -113,6 +114,8 @@ def train(
     if show_config:
         print_config(resolved)
     result = train_tts(corpus, out, resolved, resume=resume, overwrite=overwrite)
+    if as_json:
+        return echo_json(fit_summary(result))
     typer.echo(f"trained {result.steps} steps; best {result.monitor} {result.best_metric}; checkpoints in {out}")
 
 
@@ -226,6 +229,7 @@ def evaluate(
     ] = None,
     config: Annotated[Optional[Path], typer.Option("--config", exists=True, dir_okay=False, help="YAML file.")] = None,
     threads: ThreadsOption = None,
+    as_json: Json = False,
 ) -> None:
     """Intelligibility (pocketsphinx WER), distinctiveness (FAR), prosody variability, interpolation."""
     from dlcli.config import load_config
@@ -243,8 +247,10 @@ def evaluate(
         "parts": [p.strip() for p in parts.split(",") if p.strip()] if parts else None,
     }
     resolved = load_config(EvaluateConfig, config, overrides)
-    evaluate_models(model, baseline, corpus, out, resolved)
-    if not runtime.quiet:
+    results = evaluate_models(model, baseline, corpus, out, resolved)
+    if as_json:
+        echo_json(results)
+    elif not runtime.quiet:
         typer.echo((out / "report.md").read_text())
 
 

@@ -54,3 +54,13 @@ def test_evaluate_lists_every_skipped_file_and_exits_5(untrained_12_class, sampl
     assert result.exit_code == 5, result.output
     for report in (json.loads(result.stdout), json.loads((tmp_path / "report" / "evaluation-all.json").read_text())):
         assert set(report["skipped"]) == {str(bad_noise), str(bad_clip)}
+
+
+def test_train_prints_its_summary_as_json(sample_corpus, tmp_path):
+    out = tmp_path / "run"
+    args = ["kws", "train", sample_corpus, "--out", out, "--model", "small", "--width", "0.125", "--middle-blocks", "0"]
+    args += ["--task", "left-right", "--epochs", "1", "--batch-size", "16", "--max-train-clips", "32", "--json"]
+    result = runner.invoke(app, ["-q", *map(str, args)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["run"] == str(out) and summary["epochs"] == 1 and summary["best"] == str(out / "best.pt")
