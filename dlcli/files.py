@@ -28,9 +28,10 @@ def _current_umask() -> int:
 _UMASK = _current_umask()
 
 
-def _fsync_dir(folder: Path) -> None:
+def _fsync(path: Path) -> None:
+    """Flush a file's (or a folder's entries') data to disk; best effort."""
     with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:
@@ -72,14 +73,9 @@ def atomic_path(destination: str | Path) -> Iterator[Path]:
     os.chmod(temporary, 0o666 & ~_UMASK)  # mkstemp makes 0600; results get the usual permissions
     try:
         yield temporary
-        with contextlib.suppress(OSError):
-            fd = os.open(temporary, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+        _fsync(temporary)
         os.replace(temporary, destination)
-        _fsync_dir(destination.parent)
+        _fsync(destination.parent)
     except BaseException:
         with contextlib.suppress(OSError):
             temporary.unlink()

@@ -67,3 +67,13 @@ def test_command_line_choices_are_the_registries():
 
     assert [m.value for m in TaskName] == list(TASKS)
     assert [m.value for m in ModelKind] == list(MODEL_KINDS)
+
+
+def test_preset_choices_match_the_presets_they_name():
+    from dlcli.kws.cli import ModelName
+    from dlcli.kws.model import PRESETS as KWS_PRESETS
+    from dlcli.tts.cli import Preset
+    from dlcli.tts.config import PRESETS as TTS_PRESETS
+
+    assert {m.value for m in ModelName} == set(KWS_PRESETS)
+    assert {m.value for m in Preset} == set(TTS_PRESETS)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from enum import Enum
+import logging
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -21,26 +21,29 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
+log = logging.getLogger("dlcli.kws")
+
 DATA, MODEL, OPTIM, OUTPUT, STREAM = "Data", "Model", "Optimization", "Output", "Streaming"
 
 
 TaskName = choices("TaskName", TASKS)
 
 
-class ModelName(str, Enum):
-    xception1d = "xception1d"
-    small = "small"
+ModelName = choices("ModelName", ("xception1d", "small"))  # the presets of kws.model (which imports torch)
+AugmentMode = choices("AugmentMode", ("online", "offline", "none"))
+OutputFormat = choices("OutputFormat", ("csv", "jsonl"))
 
 
-class AugmentMode(str, Enum):
-    online = "online"
-    offline = "offline"
-    none = "none"
+def _model_for_device(model) -> str:
+    """The model asked for, or the one that fits the device: the reference model needs a GPU to train in hours."""
+    if model is not None:
+        return model.value
+    from dlcli.train.device import choose_device
 
-
-class OutputFormat(str, Enum):
-    csv = "csv"
-    jsonl = "jsonl"
+    if choose_device(runtime.device).type == "cuda":
+        return "xception1d"
+    log.info("no GPU: training the small model (--model xception1d for the reference, 21M parameters)")
+    return "small"
 
 
 def _words(values: Optional[str]) -> Optional[list[str]]:
@@ -118,8 +121,9 @@ def train(
         Optional[int], typer.Option(help="Validation subset.", rich_help_panel=DATA)
     ] = None,
     model: Annotated[
-        ModelName, typer.Option(help="xception1d (reference) or small.", rich_help_panel=MODEL)
-    ] = ModelName.xception1d,
+        Optional[ModelName],
+        typer.Option(help="xception1d (reference) or small (default: small on a CPU).", rich_help_panel=MODEL),
+    ] = None,
     activation: Annotated[
         Optional[Activation], typer.Option(help="Any registered activation.", rich_help_panel=MODEL)
     ] = None,
@@ -156,7 +160,7 @@ def train(
     _threads()
 
     saved = out / "config.yaml"
-    base = None if resume and saved.exists() and config is None else default_config(model.value)
+    base = None if resume and saved.exists() and config is None else default_config(_model_for_device(model))
     overrides = {
         "data.task": task.value if task else None,
         "data.background": str(background) if background else None,

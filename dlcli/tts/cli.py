@@ -4,27 +4,20 @@ from __future__ import annotations
 
 import json
 import sys
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
+from dlcli.config import choices
 from dlcli.options import Json, PrintConfig, echo_json, fit_summary, print_config
 from dlcli.runtime import runtime
 
 app = typer.Typer(help="Multi-speaker text-to-speech: corpus, train, synth, speakers, evaluate.", no_args_is_help=True)
 
 
-class Variant(str, Enum):
-    proposed = "proposed"
-    baseline = "baseline"
-
-
-class Preset(str, Enum):
-    small = "small"
-    paper = "paper"
-    tiny = "tiny"
+Variant = choices("Variant", ("proposed", "baseline"))
+Preset = choices("Preset", ("small", "paper", "tiny"))  # tts.config.PRESETS (which imports torch)
 
 
 ModelOption = Annotated[
@@ -68,7 +61,7 @@ def train(
     config: Annotated[Optional[Path], typer.Option("--config", exists=True, dir_okay=False, help="YAML file.")] = None,
     preset: Annotated[
         Preset, typer.Option(help="Model sizes: small (CPU), paper, tiny (tests).", rich_help_panel="Model")
-    ] = Preset.small,
+    ] = Preset("small"),
     variant: Annotated[Optional[Variant], typer.Option(help="proposed or baseline.", rich_help_panel="Model")] = None,
     activation: Annotated[
         Optional[str],

@@ -64,3 +64,18 @@ def test_train_prints_its_summary_as_json(sample_corpus, tmp_path):
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["run"] == str(out) and summary["epochs"] == 1 and summary["best"] == str(out / "best.pt")
+
+
+def test_train_picks_the_small_model_on_a_cpu_and_says_so(sample_corpus, tmp_path, monkeypatch):
+    import yaml
+
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    result = runner.invoke(app, ["kws", "train", str(sample_corpus), "--out", str(tmp_path / "r"), "--print-config"])
+    assert result.exit_code == 0, result.output
+    assert "small model" in result.stderr
+    assert yaml.safe_load(result.stdout)["model"]["frontend"] == "logmel"  # the small model's front end
+    explicit = runner.invoke(
+        app,
+        ["kws", "train", str(sample_corpus), "--out", str(tmp_path / "r"), "--model", "xception1d", "--print-config"],
+    )
+    assert yaml.safe_load(explicit.stdout)["model"]["frontend"] == "waveform"
