@@ -42,3 +42,39 @@ def test_activations_list_prints_json():
     result = runner.invoke(app, ["activations", "list", "--json"])
     assert result.exit_code == 0, result.output
     assert "modulus" in json.loads(result.stdout)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["kws", "train", ROOT / "sample_data" / "speech_commands", "--model", "small"],
+        ["tts", "train", ROOT / "sample_data" / "tts", "--preset", "tiny"],
+        ["forecast", "train", ROOT / "sample_data" / "favorita"],
+    ],
+)
+def test_root_device_precision_and_seed_are_resolved_once_into_the_run_config(tmp_path, command):
+    args = ["--device", "cpu", "--precision", "fp32", "--seed", "17", *map(str, command)]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "run"), "--print-config"])
+    assert result.exit_code == 0, result.output
+    train = yaml.safe_load(result.stdout)["train"]
+    assert (train["device"], train["precision"], train["seed"]) == ("cpu", "fp32", 17)
+
+
+def test_one_threads_rule_option_then_environment_then_the_commands_default(monkeypatch):
+    import torch
+
+    from dlcli.errors import UsageError
+    from dlcli.train.device import configure_threads
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.delenv("DLCLI_THREADS", raising=False)
+        assert configure_threads(None, default=1) == 1
+        monkeypatch.setenv("DLCLI_THREADS", "2")
+        assert configure_threads(None, default=1) == 2
+        assert configure_threads(1, default=2) == 1
+        monkeypatch.setenv("DLCLI_THREADS", "many")
+        with pytest.raises(UsageError, match="DLCLI_THREADS"):
+            configure_threads()
+    finally:
+        torch.set_num_threads(before)

@@ -10,7 +10,7 @@ import typer
 
 from dlcli.nn.names import ACTIVATIONS
 from dlcli.options import Json, PrintConfig, echo_json, print_config
-from dlcli.runtime import runtime
+from dlcli.runtime import runtime, train_overrides
 
 app = typer.Typer(help="The activation registry (modulus and friends): list, study, benchmark.", no_args_is_help=True)
 
@@ -71,6 +71,7 @@ def study(
         "seeds": seeds,
         "epochs": epochs,
         "bench_elements": bench_elements,
+        **train_overrides(section=None, keys=("device", "precision")),
     }
     resolved = load_config(StudyConfig, config, overrides, base=base)
     if show_config:

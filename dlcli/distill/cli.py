@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from dlcli.options import Json, PrintConfig, echo_json, print_config
-from dlcli.runtime import runtime
+from dlcli.runtime import runtime, train_overrides
 
 
 def distill_command(
@@ -108,7 +108,7 @@ def distill_command(
         "batch_size": batch_size,
         "early_stopping": early_stopping,
         "cache_teachers": False if no_teacher_cache else None,
-        "device": runtime.device if runtime.device != "auto" else None,
+        **train_overrides(section=None, keys=("device", "precision")),
     }
     resolved = load_config(DistillConfig, config, overrides)
     if dev_split == "all":

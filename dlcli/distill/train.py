@@ -56,6 +56,7 @@ class DistillConfig:
     cache_teachers: bool = True  # False: run the teachers on every batch (the naive way)
     keep_students: bool = True  # write each run's best student checkpoint
     device: str = "auto"
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16
 
     def __post_init__(self) -> None:
         if self.blends == ["all"]:
@@ -272,6 +273,7 @@ def _train_one(config: DistillConfig, method: str, seed: int, run_dir: Path, pre
         early_stopping=config.early_stopping,
         seed=seed,
         device=str(device),
+        precision=config.precision,
         log_every=50,
     )
     trainer = Trainer(

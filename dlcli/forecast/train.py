@@ -35,7 +35,6 @@ from dlcli.forecast.windows import (
     make_layout,
     make_split,
 )
-from dlcli.runtime import runtime
 from dlcli.train import FitResult, TrainConfig, Trainer, load_checkpoint, seed_everything
 from dlcli.train.device import configure_threads
 
@@ -228,7 +227,7 @@ def train_forecaster(
     out.mkdir(parents=True, exist_ok=True)
     with run_folder_lock(out, "the training run"), log_to(out / "train.log"):
         configure_threads()
-        seed = runtime.seed if runtime.seed is not None else config.train.seed
+        seed = config.train.seed  # the root --seed is already in it (one seed rule: dlcli.runtime)
         config.train.seed = seed
         seed_everything(seed)
         panel = load_panel(data, config.data)

@@ -38,11 +38,9 @@ def set_synthesis_threads(threads: int | None = None) -> int:
 
     Decoding is a chain of batch-1 matrix products too small to split: on a busy 2-core CPU two
     threads cost 15x the CPU time of one (docs/BENCHMARKS.md)."""
-    import os
+    from dlcli.train.device import configure_threads
 
-    wanted = threads or int(os.environ.get("DLCLI_THREADS") or 1)
-    torch.set_num_threads(max(1, wanted))
-    return torch.get_num_threads()
+    return configure_threads(threads, default=1)
 
 
 def default_model_path() -> Path:

@@ -18,10 +18,10 @@ import torch
 import torch.nn.functional as F
 
 from dlcli.config import save_config, to_dict
+from dlcli.console import console_is_quiet
 from dlcli.errors import InputError, UsageError
 from dlcli.files import locks_run_folder
-from dlcli.runtime import runtime
-from dlcli.train import Trainer, unwrap
+from dlcli.train import Trainer, seed_everything, unwrap
 from dlcli.tts.config import TTSConfig
 from dlcli.tts.corpus import read_corpus, read_voices
 from dlcli.tts.data import BucketBatches, Example, log_mels
@@ -66,7 +66,7 @@ def prepare(corpus: Path, run_dir: Path, config: TTSConfig):
     if len(utterances) < 2:
         raise InputError("fewer than 2 usable utterances", path=corpus)
     cache = Path(corpus) / CACHE_NAME if Path(corpus).is_dir() else None
-    embeddings = embed_files([u.audio for u in utterances], cache, quiet=runtime.quiet)
+    embeddings = embed_files([u.audio for u in utterances], cache, quiet=console_is_quiet())
     speakers = [u.speaker for u in utterances]
     names, means = speaker_means(embeddings, speakers)
 
@@ -89,7 +89,7 @@ def prepare(corpus: Path, run_dir: Path, config: TTSConfig):
             flow.eval()
             flow_stats = stored["stats"]
         else:
-            flow, flow_stats = fit_flow(flow_data, config.flow, quiet=runtime.quiet)
+            flow, flow_stats = fit_flow(flow_data, config.flow, quiet=console_is_quiet())
             from dlcli.train.checkpoint import save_checkpoint
 
             save_checkpoint({"state_dict": flow.state_dict(), "stats": flow_stats}, flow_path)
@@ -225,10 +225,10 @@ def train_tts(corpus: Path, run_dir: Path, config: TTSConfig, *, resume: bool = 
     if overwrite and not resume and (run_dir / "flow.pt").exists():
         (run_dir / "flow.pt").unlink()
     run_dir.mkdir(parents=True, exist_ok=True)
-    seed = runtime.seed if runtime.seed is not None else config.train.seed
+    seed = config.train.seed  # the root --seed is already in it (one seed rule: dlcli.runtime)
     config.train.seed = seed
     config.train.batch_size = 1  # the engine's unit is one length bucket of data.batch_size utterances
-    torch.manual_seed(seed)
+    seed_everything(seed)
     save_config(config, run_dir / "config.yaml")
     prepared = prepare(corpus, run_dir, config)
     config.model.symbols = len(SYMBOLS)
