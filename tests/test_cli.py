@@ -77,3 +77,29 @@ def test_preset_choices_match_the_presets_they_name():
 
     assert {m.value for m in ModelName} == set(KWS_PRESETS)
     assert {m.value for m in Preset} == set(TTS_PRESETS)
+
+
+def _commands():
+    import typer
+
+    root = typer.main.get_command(app)
+    for name, command in root.commands.items():
+        for sub_name, sub in getattr(command, "commands", {name: command}).items():
+            if getattr(sub.callback, "__module__", "").startswith("dlcli."):  # not commands tests mount
+                yield (f"{name} {sub_name}" if sub is not command else name), sub
+
+
+def test_every_command_that_prints_results_has_json():
+    rows_in_their_own_format = {"kws infer"}  # --format jsonl writes one JSON object per scored file
+    missing = [
+        name
+        for name, command in _commands()
+        if name not in rows_in_their_own_format and not any("--json" in p.opts for p in command.params)
+    ]
+    assert missing == []
+
+
+def test_every_training_command_prints_its_config():
+    for name, command in _commands():
+        if name in ("kws train", "forecast train", "tts train", "distill", "activations study"):
+            assert any("--print-config" in p.opts for p in command.params), name

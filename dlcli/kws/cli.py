@@ -80,6 +80,7 @@ def synth_corpus(
     audio_format: Annotated[str, typer.Option("--format", help="wav or flac.")] = "wav",
     seed: Annotated[int, typer.Option(help="Same seed, same corpus.")] = 0,
     workers: Annotated[int, typer.Option(help="Processes (0: one per CPU).")] = 0,
+    as_json: Json = False,
 ) -> None:
     """Write a Speech Commands-layout corpus spoken by espeak-ng and flite voices (speaker-disjoint splits)."""
     from dlcli.kws.synth import SynthConfig, generate_corpus
@@ -93,6 +94,8 @@ def synth_corpus(
     except ValueError as error:
         raise UsageError(str(error)) from None
     summary = generate_corpus(out, config, quiet=runtime.quiet)
+    if as_json:
+        return echo_json({**summary, "out": str(out)})
     split = summary["voices"]
     typer.echo(
         f"{summary['clips']} clips of {summary['words']} words by {sum(split.values())} voices "

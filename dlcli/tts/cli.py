@@ -36,8 +36,9 @@ def corpus(
     utterances: Annotated[int, typer.Option(help="Sentences per voice.")] = 40,
     flite_share: Annotated[float, typer.Option(help="Share of flite voices (the rest espeak-ng).")] = 0.6,
     seed: Annotated[int, typer.Option(help="Seed of voices and sentences.")] = 0,
-    jobs: Annotated[int, typer.Option(help="Parallel synthesis processes.")] = 2,
+    jobs: Annotated[int, typer.Option("--workers", "--jobs", help="Parallel synthesis processes.")] = 2,
     audio_format: Annotated[str, typer.Option("--format", help="wav or flac.")] = "wav",
+    as_json: Json = False,
 ) -> None:
     """Generate a multi-speaker corpus from offline voices over generated sentences."""
     from dlcli.tts.corpus import generate_corpus
@@ -51,6 +52,8 @@ def corpus(
         jobs=jobs,
         audio_format=audio_format,
     )
+    if as_json:
+        return echo_json({"utterances": len(made), "speakers": speakers, "out": str(out)})
     typer.echo(f"{len(made)} utterances by {speakers} voices written to {out}")
 
 
@@ -253,9 +256,12 @@ def export(
     out: Annotated[Path, typer.Option("--out", "-o", help="Inference checkpoint to write.")],
     default_speaker: Annotated[Optional[str], typer.Option(help="Voice used when synth gets no --speaker.")] = None,
     fp32: Annotated[bool, typer.Option("--fp32", help="Keep fp32 weights (default: fp16, half the size).")] = False,
+    as_json: Json = False,
 ) -> None:
     """Write a compact inference checkpoint (how the shipped default model is made)."""
     from dlcli.tts.synth import export_model
 
     path = export_model(run, out, default_speaker=default_speaker, half=not fp32)
+    if as_json:
+        return echo_json({"path": str(path), "bytes": path.stat().st_size})
     typer.echo(f"{path}: {path.stat().st_size / 1e6:.1f} MB")
