@@ -6,6 +6,7 @@ Commands import these ``Annotated`` types so that ``--out``, ``--json``, ``--thr
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
@@ -49,3 +50,18 @@ def fit_summary(result: Any) -> dict:
         "steps": result.steps,
         "stopped_early": result.stopped_early,
     }
+
+
+ConfigFile = Annotated[
+    Optional[Path], typer.Option("--config", exists=True, dir_okay=False, help="YAML file (any subset of the keys).")
+]
+
+
+def resolve_config(cls: type, path: Path | None, overrides: dict, *, base: Any = None, show: bool = False) -> Any:
+    """Defaults < ``base`` < the YAML file < the options; with ``show`` (``--print-config``) print it and exit."""
+    from dlcli.config import load_config
+
+    resolved = load_config(cls, path, overrides, base=base)
+    if show:
+        print_config(resolved)
+    return resolved

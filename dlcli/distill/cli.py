@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from dlcli.options import Json, PrintConfig, echo_json, print_config
+from dlcli.options import ConfigFile, Json, PrintConfig, echo_json, print_config
 from dlcli.runtime import runtime, train_overrides
 
 
@@ -84,7 +84,7 @@ def distill_command(
         ),
     ] = False,
     restart: Annotated[bool, typer.Option("--restart", help="Retrain runs that already finished in --out.")] = False,
-    config: Annotated[Optional[Path], typer.Option("--config", exists=True, dir_okay=False, help="YAML file.")] = None,
+    config: ConfigFile = None,
     show_config: PrintConfig = False,
     as_json: Json = False,
 ) -> None:

@@ -13,7 +13,7 @@ from dlcli.config import choices
 from dlcli.errors import PartialFailure, UsageError
 from dlcli.kws.tasks import TASKS
 from dlcli.nn.names import Activation
-from dlcli.options import Json, PrintConfig, echo_json, fit_summary, print_config
+from dlcli.options import ConfigFile, Json, PrintConfig, echo_json, fit_summary, resolve_config
 from dlcli.runtime import runtime
 
 app = typer.Typer(
@@ -148,14 +148,13 @@ def train(
     copies: Annotated[
         Optional[int], typer.Option(help="Offline copies per clip (reference: 5).", rich_help_panel=OPTIM)
     ] = None,
-    config: Annotated[Optional[Path], typer.Option("--config", exists=True, dir_okay=False, help="YAML file.")] = None,
+    config: ConfigFile = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Start over in an existing --out.")] = False,
     show_config: PrintConfig = False,
     as_json: Json = False,
 ) -> None:
     """Train a keyword spotter (reference recipe by default); writes best.pt, last.pt, metrics, curves."""
-    from dlcli.config import load_config
     from dlcli.kws.config import KwsConfig, default_config
     from dlcli.kws.train import train as run_training
     from dlcli.runtime import train_overrides
@@ -179,9 +178,7 @@ def train(
         "augment.copies": copies,
         **train_overrides(),
     }
-    resolved = load_config(KwsConfig, saved if base is None else config, overrides, base=base)
-    if show_config:
-        print_config(resolved)
+    resolved = resolve_config(KwsConfig, saved if base is None else config, overrides, base=base, show=show_config)
     result = run_training(data, out, resolved, resume=resume, overwrite=overwrite, init=init)
     if as_json:
         return echo_json(fit_summary(result))

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from dlcli.config import choices
-from dlcli.options import Json, PrintConfig, echo_json, fit_summary, print_config
+from dlcli.options import ConfigFile, Json, PrintConfig, echo_json, fit_summary, resolve_config
 from dlcli.runtime import runtime
 
 app = typer.Typer(help="Multi-speaker text-to-speech: corpus, train, synth, speakers, evaluate.", no_args_is_help=True)
@@ -61,7 +61,7 @@ def corpus(
 def train(
     corpus: Annotated[Path, typer.Argument(exists=True, help="Corpus folder (metadata.csv: wav|speaker|text).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder.")],
-    config: Annotated[Optional[Path], typer.Option("--config", exists=True, dir_okay=False, help="YAML file.")] = None,
+    config: ConfigFile = None,
     preset: Annotated[
         Preset, typer.Option(help="Model sizes: small (CPU), paper, tiny (tests).", rich_help_panel="Model")
     ] = Preset("small"),
@@ -88,7 +88,7 @@ def train(
     as_json: Json = False,
 ) -> None:
     """Train the speaker flow and the Tacotron (resumable; alignment and mel PNGs at each validation)."""
-    from dlcli.config import from_dict, load_config
+    from dlcli.config import from_dict
     from dlcli.nn.names import canonical_name
     from dlcli.runtime import train_overrides
     from dlcli.tts.config import PRESETS, TTSConfig
@@ -106,9 +106,7 @@ def train(
         "train.lr": lr,
         **train_overrides(),
     }
-    resolved = load_config(TTSConfig, config, overrides, base=base)
-    if show_config:
-        print_config(resolved)
+    resolved = resolve_config(TTSConfig, config, overrides, base=base, show=show_config)
     result = train_tts(corpus, out, resolved, resume=resume, overwrite=overwrite)
     if as_json:
         return echo_json(fit_summary(result))
@@ -223,7 +221,7 @@ def evaluate(
     parts: Annotated[
         Optional[str], typer.Option(help="Comma-separated: intelligibility,prosody,interpolation.")
     ] = None,
-    config: Annotated[Optional[Path], typer.Option("--config", exists=True, dir_okay=False, help="YAML file.")] = None,
+    config: ConfigFile = None,
     threads: ThreadsOption = None,
     as_json: Json = False,
 ) -> None:
