@@ -350,17 +350,18 @@ class Trainer:
                     kept.append(line)
         path.write_text("".join(line + "\n" for line in kept))
 
-    def _call_step(self, function: StepFn, model: nn.Module, batch: Any, context: StepContext):
+    def _call_step(self, function: StepFn, model: nn.Module, batch: Any, context: Callable[[], StepContext]):
+        """``function(model, batch[, context])``; the context is only built for functions that take it."""
         takes = self._takes_context.get(function)
         if takes is None:
             takes = self._takes_context[function] = _takes_context(function)
-        return function(model, batch, context) if takes else function(model, batch)
+        return function(model, batch, context()) if takes else function(model, batch)
 
-    def _train_step(self, model: nn.Module, batch: Any, context: StepContext):
-        return self._call_step(self.step_fn, model, batch, context)
+    def _train_step(self, model: nn.Module, batch: Any, run: _Run):
+        return self._call_step(self.step_fn, model, batch, lambda: run.context(self))
 
     def _eval_step(self, model: nn.Module, batch: Any, context: StepContext):
-        return self._call_step(self.eval_step_fn or self.step_fn, model, batch, context)
+        return self._call_step(self.eval_step_fn or self.step_fn, model, batch, lambda: context)
 
     # ----------------------------------------------------------------- evaluation
     def evaluate(self, model: nn.Module, data: Dataset, context: StepContext | None = None) -> dict[str, float]:
@@ -493,21 +494,23 @@ class Trainer:
         save_checkpoint(checkpoint, path)
 
     # ----------------------------------------------------------------- training: the loop
-    def _finite_everywhere(self, loss: Tensor) -> bool:
-        """Whether the loss is finite on every process: all ranks skip a step together or none does.
+    def _loss_if_finite_everywhere(self, loss: Tensor) -> float | None:
+        """The loss value, or None when it is not finite on every process (then all ranks skip the step).
 
         One rank skipping backward while the others wait in the gradient all-reduce would hang
-        the run. Deciding to skip needs the host to know, so this boolean is the one host-device
-        sync a training step makes; loss values stay on the device until a log step.
+        the run, so under torchrun the ranks agree first (an all-reduce of a flag). Deciding to
+        skip needs the host to know, so this is the one host-device sync of a training step; the
+        step's other metrics stay on the device until a log step.
         """
-        finite = torch.isfinite(loss.detach()).to(torch.int32).reshape(1)
+        value = loss.item()  # the per-step sync (commented as what it is, as nanoGPT does)
+        finite = math.isfinite(value)
         if self.dist.enabled:
             import torch.distributed as dist
 
-            flag = finite.to(self.device if self.device.type == "cuda" else "cpu")
+            flag = torch.tensor([int(finite)], device=self.device if self.device.type == "cuda" else "cpu")
             dist.all_reduce(flag, op=dist.ReduceOp.MIN)
-            finite = flag
-        return bool(finite.item())
+            finite = bool(flag.item())
+        return value if finite else None
 
     def _optimizer_step(self, run: _Run, loss: Tensor) -> None:
         """One precision path: the scaler is a no-op unless fp16 (nanoGPT's ``GradScaler(enabled=...)``)."""
@@ -528,10 +531,10 @@ class Trainer:
             lr = run.set_lr()
             batch = move_to(batch, self.device, non_blocking=True)
             size = batch_size_of(batch)
-            context = run.context(self)
             with autocast(self.device, self.precision):
-                loss, metrics = self._train_step(run.train_model, batch, context)
-            if not self._finite_everywhere(loss):
+                loss, metrics = self._train_step(run.train_model, batch, run)
+            loss_value = self._loss_if_finite_everywhere(loss)
+            if loss_value is None:
                 run.nonfinite += 1
                 run.optimizer.zero_grad(set_to_none=True)
                 log.warning(f"non-finite loss at step {run.global_step + 1}: step skipped ({run.nonfinite} in a row)")
@@ -546,7 +549,7 @@ class Trainer:
             self._optimizer_step(run, loss)
             run.global_step += 1
             run.batches_done += 1
-            window.add({"loss": loss.detach(), **metrics}, size)  # read on the host at log steps only
+            window.add({"loss": loss_value, **metrics}, size)  # metric tensors are read on the host at log steps
             if run.show and time.monotonic() - run.last_bar >= 0.1:
                 bar.update(task_bar, completed=run.batches_done)
                 run.last_bar = time.monotonic()

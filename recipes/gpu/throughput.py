@@ -7,7 +7,7 @@ tts:      steps/s of `tts train` (sample corpus), fp32 vs bf16.
 
 Each figure is timed after a warm-up, with the device synchronised before clocks are read,
 and printed as one JSON line (also appended to --results). ``--dry-run`` runs every path
-for a step or two with tiny sizes on the CPU (fp32 only for forecast and tts), to check the
+for a step or two with tiny sizes on the CPU (fp32 only for forecast and tts, seq2seq only), to check the
 plumbing before device time is spent; its figures mean nothing.
 
     python recipes/gpu/throughput.py kws|forecast|tts [--dry-run] [--results FILE]
@@ -131,7 +131,7 @@ def _steps_per_second(run: Path) -> tuple[float, int]:
 def forecast(args, results: Path | None) -> None:
     device = "cpu" if args.dry_run else "cuda"
     per_epoch = 2 if args.dry_run else args.steps
-    for kind in ("seq2seq", "transformer"):
+    for kind in ("seq2seq",) if args.dry_run else ("seq2seq", "transformer"):  # the CPU dry run: one path
         for precision in ("fp32",) if args.dry_run else PRECISIONS:  # bf16 autocast of an LSTM on a CPU crawls
             with tempfile.TemporaryDirectory() as folder:
                 run = Path(folder) / "run"
