@@ -160,7 +160,7 @@ def info(as_json: Annotated[bool, typer.Option("--json", help="Print JSON for sc
         "device": str(device),
         "bf16_supported": bf16_supported(device),
         "threads": configure_threads(),
-        "modulus_cpu_kernels": kernels.library() is not None,
+        "modulus_cpu_kernels": kernels.library() is not None,  # opt-in: DLCLI_KERNELS=1
     }
     for package in ("numpy", "librosa", "soundfile", "polars", "pandas", "onnxruntime"):
         try:

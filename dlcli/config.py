@@ -37,9 +37,29 @@ def to_dict(config: Any) -> Any:
     return config
 
 
-def _unknown_key(key: str, known: list[str], where: str, source: str) -> ConfigError:
+def closest_key(key: str, known: list[str]) -> str | None:
+    """The one known name nearest to ``key``: spelling first, then a shared word (``n_epochs`` -> ``epochs``)."""
     close = difflib.get_close_matches(key, known, n=1, cutoff=0.5)
-    hint = f" (did you mean '{close[0]}'?)" if close else f" (known keys: {', '.join(sorted(known))})"
+    if close:
+        return close[0]
+    words = [w for w in key.lower().replace("-", "_").split("_") if len(w) >= 3]
+
+    def shares_a_word(name: str) -> bool:
+        return any(p.startswith(w) or w.startswith(p) for p in name.split("_") if len(p) >= 3 for w in words)
+
+    sharing = [name for name in known if shares_a_word(name)]
+    return min(sharing, key=lambda name: (len(name.split("_")), len(name))) if sharing else None
+
+
+def choices(name: str, values) -> type[enum.Enum]:
+    """A command-line choice enum built from a registry (its keys or names), so the two cannot drift apart."""
+    return enum.Enum(name, {str(value): str(value) for value in values}, type=str)
+
+
+def _unknown_key(key: str, known: list[str], where: str, source: str) -> ConfigError:
+    # one suggestion, not a list of every key: a list buries the answer
+    close = closest_key(key, known)
+    hint = f" (did you mean '{close}'?)" if close else " (no key looks like it)"
     section = f" in section '{where}'" if where else ""
     return ConfigError(f"{source}: unknown key '{key}'{section}{hint}")
 

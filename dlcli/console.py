@@ -55,8 +55,11 @@ def add_log_file(path: str | Path) -> logging.Handler:
     return handler
 
 
-def progress(*, disable: bool = False, transient: bool = False):
-    """A rich progress bar on the shared console: description, bar, count, times, and a free text field."""
+def progress(*, disable: bool | None = None, transient: bool = False):
+    """A rich progress bar on the shared console: description, bar, count, times, and a free text field.
+
+    ``disable=None`` follows the console: no bar under ``-q``.
+    """
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -75,6 +78,14 @@ def progress(*, disable: bool = False, transient: bool = False):
         TimeRemainingColumn(),
         TextColumn("{task.fields[info]}"),
         console=console(),
-        disable=disable,
+        disable=console_is_quiet() if disable is None else disable,
         transient=transient,
     )
+
+
+def console_is_quiet() -> bool:
+    """Whether the console shows warnings only (``-q``): progress bars and summaries stay off too."""
+    for handler in logging.getLogger("dlcli").handlers:
+        if getattr(handler, "_dlcli_console", False):
+            return handler.level > logging.INFO
+    return False

@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from dlcli.errors import InputError, LockedError
+from dlcli.errors import InputError, LockedError, UsageError
 
 TEMP_SUFFIX = ".tmp"
 
@@ -28,13 +28,31 @@ def _current_umask() -> int:
 _UMASK = _current_umask()
 
 
-def _fsync_dir(folder: Path) -> None:
+def _fsync(path: Path) -> None:
+    """Flush a file's (or a folder's entries') data to disk; best effort."""
     with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def make_folder(folder: str | Path, target: str | Path | None = None) -> Path:
+    """``mkdir -p`` with one clear line (exit code 2) when the path runs through a file or is not writable.
+
+    ``target`` is what is about to be written inside, named in the message.
+    """
+    folder = Path(folder)
+    target = Path(target) if target is not None else folder
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocking = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), folder)
+        raise UsageError(f"cannot write {target}: {blocking} is a file, not a folder") from None
+    except OSError as error:
+        raise UsageError(f"cannot write {target}: {error.strerror}", path=folder) from None
+    return folder
 
 
 @contextlib.contextmanager
@@ -46,7 +64,7 @@ def atomic_path(destination: str | Path) -> Iterator[Path]:
     On failure the temporary file is removed and the destination is left untouched.
     """
     destination = Path(destination)
-    destination.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(destination.parent, destination)
     fd, name = tempfile.mkstemp(
         prefix=f".{destination.stem}.", suffix=f"{destination.suffix}{TEMP_SUFFIX}", dir=destination.parent
     )
@@ -55,14 +73,9 @@ def atomic_path(destination: str | Path) -> Iterator[Path]:
     os.chmod(temporary, 0o666 & ~_UMASK)  # mkstemp makes 0600; results get the usual permissions
     try:
         yield temporary
-        with contextlib.suppress(OSError):
-            fd = os.open(temporary, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+        _fsync(temporary)
         os.replace(temporary, destination)
-        _fsync_dir(destination.parent)
+        _fsync(destination.parent)
     except BaseException:
         with contextlib.suppress(OSError):
             temporary.unlink()
@@ -106,7 +119,7 @@ class FileLock:
     def acquire(self) -> FileLock:
         import fcntl
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_folder(self.path.parent, self.path)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -134,3 +147,35 @@ class FileLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+LOCK_NAME = ".lock"
+
+
+def run_folder_lock(folder: str | Path, what: str = "the run") -> FileLock:
+    """The one lock of a run folder (``<folder>/.lock``): every command that writes a run folder takes it.
+
+    Two runs into one ``--out`` would otherwise interleave their metrics and checkpoints;
+    the second one fails at once with exit code 6 instead.
+    """
+    folder = Path(folder)
+    return FileLock(folder / LOCK_NAME, what=f"{what} {folder}")
+
+
+def locks_run_folder(argument: str, what: str = "the run"):
+    """Decorator: hold ``run_folder_lock`` on the folder passed as ``argument`` while the function runs."""
+    import functools
+    import inspect
+
+    def decorate(function):
+        signature = inspect.signature(function)
+
+        @functools.wraps(function)
+        def locked(*args, **kwargs):
+            folder = signature.bind(*args, **kwargs).arguments[argument]
+            with run_folder_lock(folder, what):
+                return function(*args, **kwargs)
+
+        return locked
+
+    return decorate

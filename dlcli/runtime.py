@@ -26,3 +26,14 @@ def reset(**values) -> Runtime:
     for name in fresh.__dataclass_fields__:
         setattr(runtime, name, getattr(fresh, name))
     return runtime
+
+
+def train_overrides(section: str | None = "train", keys=("device", "precision", "seed")) -> dict:
+    """The root options a run takes, as (dotted) config overrides: only those given on the command line.
+
+    Commands resolve ``--device``, ``--precision`` and ``--seed`` here, once, into the
+    run's configuration; library code (the engine) reads its configuration, never this object.
+    """
+    given = {"device": runtime.device, "precision": runtime.precision, "seed": runtime.seed}
+    prefix = f"{section}." if section else ""
+    return {f"{prefix}{key}": given[key] for key in keys if given[key] not in (None, "auto")}

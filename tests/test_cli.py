@@ -57,3 +57,49 @@ def test_errors_are_one_line_with_an_exit_code_and_tracebacks_only_with_v():
     assert result.exit_code == 1 and "Traceback" in result.output
     result = runner.invoke(application, ["--precision", "fp8", "info"])
     assert result.exit_code == 2
+
+
+def test_command_line_choices_are_the_registries():
+    from dlcli.forecast.cli import ModelKind
+    from dlcli.forecast.model import MODEL_KINDS
+    from dlcli.kws.cli import TaskName
+    from dlcli.kws.data import TASKS
+
+    assert [m.value for m in TaskName] == list(TASKS)
+    assert [m.value for m in ModelKind] == list(MODEL_KINDS)
+
+
+def test_preset_choices_match_the_presets_they_name():
+    from dlcli.kws.cli import ModelName
+    from dlcli.kws.model import PRESETS as KWS_PRESETS
+    from dlcli.tts.cli import Preset
+    from dlcli.tts.config import PRESETS as TTS_PRESETS
+
+    assert {m.value for m in ModelName} == set(KWS_PRESETS)
+    assert {m.value for m in Preset} == set(TTS_PRESETS)
+
+
+def _commands():
+    import typer
+
+    root = typer.main.get_command(app)
+    for name, command in root.commands.items():
+        for sub_name, sub in getattr(command, "commands", {name: command}).items():
+            if getattr(sub.callback, "__module__", "").startswith("dlcli."):  # not commands tests mount
+                yield (f"{name} {sub_name}" if sub is not command else name), sub
+
+
+def test_every_command_that_prints_results_has_json():
+    rows_in_their_own_format = {"kws infer"}  # --format jsonl writes one JSON object per scored file
+    missing = [
+        name
+        for name, command in _commands()
+        if name not in rows_in_their_own_format and not any("--json" in p.opts for p in command.params)
+    ]
+    assert missing == []
+
+
+def test_every_training_command_prints_its_config():
+    for name, command in _commands():
+        if name in ("kws train", "forecast train", "tts train", "distill", "activations study"):
+            assert any("--print-config" in p.opts for p in command.params), name

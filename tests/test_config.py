@@ -56,3 +56,13 @@ def test_resolved_config_round_trips(tmp_path):
     save_config(config, tmp_path / "config.yaml")
     assert load_config(Run, tmp_path / "config.yaml") == config
     assert to_dict(config)["train"]["lr"] == TrainConfig().lr
+
+
+def test_an_unknown_key_names_the_one_closest_key_not_every_key(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("train:\n  total_epoch_count: 3\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(Run, path)
+    message = str(caught.value)
+    assert "did you mean 'epochs'" in message
+    assert "batch_size" not in message and "known keys" not in message

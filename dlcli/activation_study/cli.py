@@ -9,7 +9,8 @@ from typing import Annotated, Optional
 import typer
 
 from dlcli.nn.names import ACTIVATIONS
-from dlcli.runtime import runtime
+from dlcli.options import ConfigFile, Json, PrintConfig, echo_json, resolve_config
+from dlcli.runtime import runtime, train_overrides
 
 app = typer.Typer(help="The activation registry (modulus and friends): list, study, benchmark.", no_args_is_help=True)
 
@@ -19,8 +20,10 @@ def _split(values: Optional[str]) -> Optional[list[str]]:
 
 
 @app.command("list")
-def list_activations() -> None:
+def list_activations(as_json: Json = False) -> None:
     """Every activation that --activation accepts, with its formula."""
+    if as_json:
+        return echo_json(dict(ACTIVATIONS))
     width = max(map(len, ACTIVATIONS))
     for name, formula in ACTIVATIONS.items():
         typer.echo(f"{name.ljust(width)}  {formula}")
@@ -50,11 +53,12 @@ def study(
     bench_elements: Annotated[
         Optional[int], typer.Option(help="Elements in the speed/memory benchmark (0 skips it).")
     ] = None,
-    config: Annotated[Optional[Path], typer.Option("--config", exists=True, dir_okay=False, help="YAML file.")] = None,
+    config: ConfigFile = None,
+    show_config: PrintConfig = False,
+    as_json: Json = False,
 ) -> None:
     """Train FC/Conv2/Conv6 with every activation over many seeds; tables, p-values, curves, speed."""
     from dlcli.activation_study.study import QUICK, StudyConfig, run_study
-    from dlcli.config import load_config
 
     base = StudyConfig(**QUICK) if quick else None
     overrides = {
@@ -66,10 +70,13 @@ def study(
         "seeds": seeds,
         "epochs": epochs,
         "bench_elements": bench_elements,
+        **train_overrides(section=None, keys=("device", "precision")),
     }
-    resolved = load_config(StudyConfig, config, overrides, base=base)
-    run_study(resolved, out)
-    if not runtime.quiet:
+    resolved = resolve_config(StudyConfig, config, overrides, base=base, show=show_config)
+    results = run_study(resolved, out)
+    if as_json:
+        echo_json(results)
+    elif not runtime.quiet:
         typer.echo((out / "report.md").read_text())
         typer.echo(f"written: {out / 'report.md'}, {out / 'curves.png'}, {out / 'results.json'}")
 

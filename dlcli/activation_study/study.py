@@ -23,9 +23,8 @@ from dlcli.activation_study.models import ARCHITECTURES, StudyModelConfig, Study
 from dlcli.config import save_config, to_dict
 from dlcli.console import progress
 from dlcli.errors import ConfigError
-from dlcli.files import write_text_atomic
+from dlcli.files import locks_run_folder, write_text_atomic
 from dlcli.nn.names import ACTIVATIONS, canonical_name
-from dlcli.runtime import runtime
 from dlcli.train import TrainConfig, Trainer, seed_everything
 from dlcli.train.data import TensorBatchDataset
 from dlcli.train.plots import read_metrics
@@ -50,6 +49,8 @@ class StudyConfig:
     warmup_start_lr: float = 1e-5
     min_lr: float = 1e-6  # end of the cosine
     bench_elements: int = 2**24  # tensor size of the speed/memory benchmark (0: skip it)
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps (the root --device)
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (the root --precision)
 
     def __post_init__(self) -> None:
         self.activations = [canonical_name(name) for name in self.activations]
@@ -106,6 +107,8 @@ def run_one(split, config: StudyConfig, architecture: str, activation: str, seed
         monitor="val_accuracy",
         monitor_mode="max",
         seed=seed,
+        device=config.device,
+        precision=config.precision,
         log_every=10**9,
     )
     trainer = Trainer(
@@ -129,6 +132,7 @@ def run_one(split, config: StudyConfig, architecture: str, activation: str, seed
     return [record["val_accuracy"] for record in result.history]
 
 
+@locks_run_folder("out", "the study")
 def run_study(config: StudyConfig, out: str | Path) -> dict:
     """Train every combination (skipping finished runs), then write the tables, plots and benchmark."""
     from dlcli.activation_study.report import write_report
@@ -148,7 +152,7 @@ def run_study(config: StudyConfig, out: str | Path) -> dict:
         f"activation study on {split.name} ({len(split.train_labels)} train / {len(split.test_labels)} test images "
         f"{'x'.join(map(str, split.shape))}): {len(runs)} runs of {config.epochs} epochs"
     )
-    with progress(disable=runtime.quiet) as bar:
+    with progress() as bar:
         task = bar.add_task("study", total=len(runs), info="")
         for architecture, activation, seed in runs:
             run_dir = _run_dir(out, architecture, activation, seed)
@@ -164,7 +168,7 @@ def run_study(config: StudyConfig, out: str | Path) -> dict:
     if config.bench_elements:
         from dlcli.activation_study.bench import benchmark_activations
 
-        bench = benchmark_activations(elements=config.bench_elements, device=runtime.device)
+        bench = benchmark_activations(elements=config.bench_elements, device=config.device)
         results["bench"] = bench
         write_text_atomic(out / "results.json", json.dumps(results))
     write_report(results, out)

@@ -23,7 +23,6 @@ import torch
 from dlcli.console import progress
 from dlcli.errors import InputError
 from dlcli.files import write_text_atomic
-from dlcli.runtime import runtime
 from dlcli.train.classifiers import Classifier
 
 log = logging.getLogger("dlcli.distill")
@@ -111,7 +110,7 @@ def cache_set(
         for i in range(len(models))
     ]
     inputs = None
-    with progress(disable=runtime.quiet) as bar, torch.inference_mode():
+    with progress() as bar, torch.inference_mode():
         for members in order:
             reader = models[members[0]]
             task = bar.add_task(

@@ -7,7 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from dlcli.runtime import runtime
+from dlcli.options import ConfigFile, Json, PrintConfig, echo_json, print_config
+from dlcli.runtime import runtime, train_overrides
 
 
 def distill_command(
@@ -83,7 +84,9 @@ def distill_command(
         ),
     ] = False,
     restart: Annotated[bool, typer.Option("--restart", help="Retrain runs that already finished in --out.")] = False,
-    config: Annotated[Optional[Path], typer.Option("--config", exists=True, dir_okay=False, help="YAML file.")] = None,
+    config: ConfigFile = None,
+    show_config: PrintConfig = False,
+    as_json: Json = False,
 ) -> None:
     """Calibrate every model, cache the teachers once, distil per blend method, report like Table 4.2."""
     from dlcli.config import load_config
@@ -105,13 +108,17 @@ def distill_command(
         "batch_size": batch_size,
         "early_stopping": early_stopping,
         "cache_teachers": False if no_teacher_cache else None,
-        "device": runtime.device if runtime.device != "auto" else None,
+        **train_overrides(section=None, keys=("device", "precision")),
     }
     resolved = load_config(DistillConfig, config, overrides)
     if dev_split == "all":
         resolved.dev_split = None
     if test_split == "all":
         resolved.test_split = None
-    distill(resolved, out, resume=not restart)
-    if not runtime.quiet:
+    if show_config:
+        print_config(resolved)
+    report = distill(resolved, out, resume=not restart)
+    if as_json:
+        echo_json(report)
+    elif not runtime.quiet:
         typer.echo((out / "report.md").read_text())

@@ -28,8 +28,8 @@ from dlcli.distill.blend import BLENDS, blend
 from dlcli.distill.cache import CachedSet, cache_set
 from dlcli.distill.calibrate import find_temperature
 from dlcli.errors import ConfigError, UsageError
-from dlcli.files import write_text_atomic
-from dlcli.train import TrainConfig, Trainer, load_checkpoint, seed_everything
+from dlcli.files import locks_run_folder, write_text_atomic
+from dlcli.train import TrainConfig, Trainer, seed_everything
 from dlcli.train.classifiers import Classifier, load_classifier
 
 log = logging.getLogger("dlcli.distill")
@@ -56,6 +56,7 @@ class DistillConfig:
     cache_teachers: bool = True  # False: run the teachers on every batch (the naive way)
     keep_students: bool = True  # write each run's best student checkpoint
     device: str = "auto"
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16
 
     def __post_init__(self) -> None:
         if self.blends == ["all"]:
@@ -118,16 +119,13 @@ def cached_accuracies(cached: CachedSet, model_index: int) -> dict[str, float]:
     return {"top1": topk_accuracy(logits, labels, 1), "top5": topk_accuracy(logits, labels, 5)}
 
 
-def _evaluate(model, loader) -> dict[str, float]:
-    correct1 = correct5 = total = 0
-    for inputs, labels in loader:
-        logits = model(inputs)
-        k = min(5, logits.shape[1])
-        top = logits.topk(k, dim=1).indices
-        correct1 += (top[:, 0] == labels).sum().item()
-        correct5 += (top == labels[:, None]).any(1).sum().item()
-        total += labels.shape[0]
-    return {"top1": correct1 / max(total, 1), "top5": correct5 / max(total, 1)}
+def dev_step(model, batch) -> tuple[Tensor, dict[str, Tensor]]:
+    """Cross-entropy and top-1/top-5 accuracy of one labelled batch (the engine averages them)."""
+    inputs, labels = batch
+    logits = model(inputs).float()
+    top = logits.topk(min(5, logits.shape[1]), dim=1).indices
+    accuracies = {"top1": (top[:, 0] == labels).float().mean(), "top5": (top == labels[:, None]).any(1).float().mean()}
+    return F.cross_entropy(logits, labels), accuracies
 
 
 def _labelled(classifier: Classifier, folder: str, split: str | None) -> tuple[list[Path], list[int]]:
@@ -151,6 +149,7 @@ class _Prepared:
     device: torch.device
 
 
+@locks_run_folder("out", "the distillation")
 def distill(config: DistillConfig, out: str | Path, *, resume: bool = True) -> dict:
     """Calibrate, cache, train every (blend, seed) and write the report; return the report dict."""
     from dlcli.distill.report import write_report
@@ -239,7 +238,6 @@ def _train_one(config: DistillConfig, method: str, seed: int, run_dir: Path, pre
     teachers = list(range(student_index))
     teacher_temperatures = torch.tensor([temperatures[t] for t in teachers], device=device).view(-1, 1, 1)
     student_temperature = temperatures[student_index]
-    epoch_box = {"epoch": 0}
     naive_teachers = None
     if not config.cache_teachers:
         naive_teachers = [load_classifier(checkpoints[t], device) for t in teachers]
@@ -248,11 +246,7 @@ def _train_one(config: DistillConfig, method: str, seed: int, run_dir: Path, pre
                 raise UsageError(f"{path}: running teachers on the fly needs the student's task and class order")
             teacher.model.eval()
 
-    class EpochAware(TransferData):
-        def set_epoch(self, epoch: int) -> None:
-            epoch_box["epoch"] = epoch  # the random blend redraws its teachers every epoch
-
-    def step(model, batch):
+    def step(model, batch, context):
         inputs, teacher_logits, rows = batch
         if naive_teachers is not None:  # recompute what the cache holds, every batch of every epoch
             with torch.no_grad():
@@ -263,7 +257,7 @@ def _train_one(config: DistillConfig, method: str, seed: int, run_dir: Path, pre
             probabilities,
             indices=rows,
             seed=seed,
-            epoch=epoch_box["epoch"],
+            epoch=context.epoch,  # the random blend redraws its teachers every epoch
             best_teacher=teachers.index(best_teacher),
         )
         log_probabilities = F.log_softmax(model(inputs).float() / student_temperature, dim=-1)
@@ -279,6 +273,7 @@ def _train_one(config: DistillConfig, method: str, seed: int, run_dir: Path, pre
         early_stopping=config.early_stopping,
         seed=seed,
         device=str(device),
+        precision=config.precision,
         log_every=50,
     )
     trainer = Trainer(
@@ -287,19 +282,19 @@ def _train_one(config: DistillConfig, method: str, seed: int, run_dir: Path, pre
         step_fn=step,
         config=train_config,
         run_dir=run_dir,
-        evaluate_fn=_evaluate,
+        eval_step_fn=dev_step,
         collate_fn=TransferData.collate,
         run_config=config,
         labels=list(student.labels),
         extra={"blend": method, "seed": seed},
+        save_checkpoints=False,  # the best weights come back in memory; student.pt is the one file written
     )
     started = time.perf_counter()
-    data = EpochAware(transfer, teachers if naive_teachers is None else [])
+    data = TransferData(transfer, teachers if naive_teachers is None else [])
     fit = trainer.fit(data, LabelledData(dev), overwrite=True)
     seconds = time.perf_counter() - started
-    best = load_checkpoint(fit.best_path, TASK) if fit.best_path else None
-    if best is not None:
-        student.model.load_state_dict(best["state_dict"])
+    if fit.best_state is not None:
+        student.model.load_state_dict(fit.best_state)
     student.model.eval()
     curve = [record.get("val_top1") for record in fit.history]
     result = {
@@ -314,8 +309,6 @@ def _train_one(config: DistillConfig, method: str, seed: int, run_dir: Path, pre
     }
     if config.keep_students:
         student.save(run_dir / "student.pt", metrics={"dev_top1": result["dev"]["top1"]}, extra={"distilled": method})
-    for name in ("best.pt", "last.pt"):  # the engine's own checkpoints: the student checkpoint replaces them
-        (run_dir / name).unlink(missing_ok=True)
     return result
 
 

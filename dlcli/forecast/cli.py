@@ -9,7 +9,10 @@ from typing import Annotated, Optional
 
 import typer
 
+from dlcli.config import choices
+from dlcli.forecast.kinds import MODEL_KINDS
 from dlcli.nn.names import Activation
+from dlcli.options import PrintConfig, print_config
 from dlcli.runtime import runtime
 
 app = typer.Typer(
@@ -18,10 +21,7 @@ app = typer.Typer(
 )
 
 
-class ModelKind(str, Enum):
-    seq2seq = "seq2seq"
-    trimmed = "trimmed"
-    transformer = "transformer"
+ModelKind = choices("ModelKind", MODEL_KINDS)
 
 
 class Scale(str, Enum):
@@ -342,6 +342,7 @@ def train(
         ),
     ] = False,  # fmt: skip
     as_json: JsonOpt = False,
+    show_config: PrintConfig = False,
 ) -> None:
     """Train one global model on every series (or warm-start yesterday's with --init-from).
 
@@ -349,6 +350,7 @@ def train(
     """
     from dlcli.config import load_config
     from dlcli.forecast.train import ForecastConfig, train_forecaster
+    from dlcli.runtime import train_overrides
 
     overrides = {
         "model.kind": model.value if model else None,
@@ -390,6 +392,7 @@ def train(
             frequency,
             cache_dir,
         ),  # fmt: skip
+        **train_overrides(),
     }
     overrides.update({f"data.{key}": value for key, value in _policies(fill_missing, duplicates).items()})
     if resume and config is None and (out / "config.yaml").is_file():
@@ -405,6 +408,8 @@ def train(
     fit = None if config is not None or reference or init_from is not None else overrides
     if fit is not None and test_days is not None:
         fit["split.test_periods"] = resolved.split.test_periods
+    if show_config:
+        print_config(resolved)
     result = train_forecaster(data, resolved, out, init_from=init_from, resume=resume, overwrite=overwrite, model_options=given, fit_to_data=fit)  # fmt: skip
     summary = {"run": str(out), "best": str(result.best_path), "monitor": result.monitor}
     summary.update(best_metric=result.best_metric, epochs=result.epochs, steps=result.steps)

@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 
 from dlcli.errors import UsageError
-from dlcli.files import FileLock, write_text_atomic
+from dlcli.files import run_folder_lock, write_text_atomic
 from dlcli.forecast import baselines as base
 from dlcli.forecast.metrics import METRICS, per_day, per_series_rmsle, summary
 from dlcli.forecast.oracle import SimulationTruth
@@ -76,7 +76,7 @@ def evaluate(
     unknown = [b for b in baselines if b not in BASELINES]
     if unknown:
         raise UsageError(f"unknown baseline(s) {', '.join(unknown)} (use {', '.join(BASELINES)})")
-    with FileLock(out / ".lock", what=f"the evaluation in {out}"), log_to(out / "evaluate.log"):
+    with run_folder_lock(out, "the evaluation in"), log_to(out / "evaluate.log"):
         paths = [Path(p) for p in model_paths]
         models = [open_model(p) for p in paths]
         names = _model_names(paths)

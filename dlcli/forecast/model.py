@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from dlcli.errors import ConfigError
+from dlcli.forecast.kinds import MODEL_KINDS  # the registry, where the CLI reads it without torch
 from dlcli.nn.activations import make_activation
 from dlcli.nn.names import canonical_name
 
@@ -90,7 +91,7 @@ def sinusoidal_positions(length: int, dim: int, device=None) -> Tensor:
 
 # ----------------------------------------------------------------------------- config
 
-MODEL_KINDS = ("seq2seq", "trimmed", "transformer")
+
 DEFAULT_HISTORY = {"seq2seq": None, "trimmed": 200, "transformer": 200}  # None: all the history before the origin
 
 

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from dlcli.config import save_config, to_dict
 from dlcli.console import add_log_file
 from dlcli.errors import CheckpointError, ConfigError, DivergedError, UsageError
-from dlcli.files import FileLock
+from dlcli.files import run_folder_lock
 from dlcli.forecast.data import DataConfig, Panel, load_panel
 from dlcli.forecast.model import Ensemble, ForecastModelConfig, build_model
 from dlcli.forecast.windows import (
@@ -39,7 +39,6 @@ from dlcli.forecast.windows import (
     make_layout,
     make_split,
 )
-from dlcli.runtime import runtime
 from dlcli.train import FitResult, TrainConfig, Trainer, load_checkpoint, seed_everything
 from dlcli.train.device import configure_threads
 
@@ -329,9 +328,9 @@ def train_forecaster(
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    with FileLock(out / ".lock", what=f"the training run {out}"), log_to(out / "train.log"):
+    with run_folder_lock(out, "the training run"), log_to(out / "train.log"):
         configure_threads()
-        seed = runtime.seed if runtime.seed is not None else config.train.seed
+        seed = config.train.seed  # the root --seed is already in it (one seed rule: dlcli.runtime)
         config.train.seed = seed
         seed_everything(seed)
         panel = data if isinstance(data, Panel) else load_panel(data, config.data)
@@ -391,14 +390,10 @@ def train_forecaster(
 
 def load_model(path: str | Path, device: torch.device) -> tuple[nn.Module, dict, dict]:
     """A trained model in eval mode, its checkpoint features and model config."""
-    from dlcli.train import load_state_dict
+    from dlcli.train.loader import load_model as load_task_model
 
     checkpoint = load_checkpoint(path, TASK)
     features = checkpoint["features"]
-    try:
-        model_config = ForecastModelConfig(**checkpoint["model_config"])
-    except TypeError as error:
-        raise CheckpointError(f"the model configuration does not fit this dlcli ({error})", path=path) from None
-    model = build_model(model_config, features["layout"]["identity"])
-    load_state_dict(model, checkpoint, path)
-    return model.to(device).eval(), features, checkpoint["model_config"]
+    build = lambda config: build_model(config, features["layout"]["identity"])  # noqa: E731
+    loaded = load_task_model(path, TASK, ForecastModelConfig, build, device=device, checkpoint=checkpoint)
+    return loaded.model, features, checkpoint["model_config"]

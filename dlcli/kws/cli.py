@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
-from enum import Enum
+import logging
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
+from dlcli.config import choices
 from dlcli.errors import PartialFailure, UsageError
+from dlcli.kws.tasks import TASKS
 from dlcli.nn.names import Activation
+from dlcli.options import ConfigFile, Json, PrintConfig, echo_json, fit_summary, resolve_config
 from dlcli.runtime import runtime
 
 app = typer.Typer(
@@ -18,38 +21,32 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
+log = logging.getLogger("dlcli.kws")
+
 DATA, MODEL, OPTIM, OUTPUT, STREAM = "Data", "Model", "Optimization", "Output", "Streaming"
 
 
-class TaskName(str, Enum):
-    words35 = "35-words"
-    commands20 = "20-commands"
-    commands10 = "10-commands"
-    left_right = "left-right"
-    class12 = "12-class"
-    digits = "digits"
+TaskName = choices("TaskName", TASKS)
 
 
-class ModelName(str, Enum):
-    xception1d = "xception1d"
-    small = "small"
+ModelName = choices("ModelName", ("xception1d", "small"))  # the presets of kws.model (which imports torch)
+AugmentMode = choices("AugmentMode", ("online", "offline", "none"))
+OutputFormat = choices("OutputFormat", ("csv", "jsonl"))
 
 
-class FrontEnd(str, Enum):
-    waveform = "waveform"
-    logmel = "logmel"
-    embedding = "embedding"
+FrontEnd = choices("FrontEnd", ("waveform", "logmel", "embedding"))
 
 
-class AugmentMode(str, Enum):
-    online = "online"
-    offline = "offline"
-    none = "none"
+def _model_for_device(model) -> str:
+    """The model asked for, or the one that fits the device: the reference model needs a GPU to train in hours."""
+    if model is not None:
+        return model.value
+    from dlcli.train.device import choose_device
 
-
-class OutputFormat(str, Enum):
-    csv = "csv"
-    jsonl = "jsonl"
+    if choose_device(runtime.device).type == "cuda":
+        return "xception1d"
+    log.info("no GPU: training the small model (--model xception1d for the reference, 21M parameters)")
+    return "small"
 
 
 def _words(values: Optional[str]) -> Optional[list[str]]:
@@ -86,6 +83,7 @@ def synth_corpus(
     audio_format: Annotated[str, typer.Option("--format", help="wav or flac.")] = "wav",
     seed: Annotated[int, typer.Option(help="Same seed, same corpus.")] = 0,
     workers: Annotated[int, typer.Option(help="Processes (0: one per CPU).")] = 0,
+    as_json: Json = False,
 ) -> None:
     """Write a Speech Commands-layout corpus spoken by espeak-ng and flite voices (speaker-disjoint splits)."""
     from dlcli.kws.synth import SynthConfig, generate_corpus
@@ -99,6 +97,8 @@ def synth_corpus(
     except ValueError as error:
         raise UsageError(str(error)) from None
     summary = generate_corpus(out, config, quiet=runtime.quiet)
+    if as_json:
+        return echo_json({**summary, "out": str(out)})
     split = summary["voices"]
     typer.echo(
         f"{summary['clips']} clips of {summary['words']} words by {sum(split.values())} voices "
@@ -151,8 +151,9 @@ def train(
         Optional[int], typer.Option(help="Validation subset.", rich_help_panel=DATA)
     ] = None,
     model: Annotated[
-        ModelName, typer.Option(help="xception1d (reference) or small.", rich_help_panel=MODEL)
-    ] = ModelName.xception1d,
+        Optional[ModelName],
+        typer.Option(help="xception1d (reference) or small (default: small on a CPU).", rich_help_panel=MODEL),
+    ] = None,
     frontend: Annotated[
         Optional[FrontEnd],
         typer.Option(
@@ -182,14 +183,16 @@ def train(
     copies: Annotated[
         Optional[int], typer.Option(help="Offline copies per clip (reference: 5).", rich_help_panel=OPTIM)
     ] = None,
-    config: Annotated[Optional[Path], typer.Option("--config", exists=True, dir_okay=False, help="YAML file.")] = None,
+    config: ConfigFile = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Start over in an existing --out.")] = False,
+    show_config: PrintConfig = False,
+    as_json: Json = False,
 ) -> None:
     """Train a keyword spotter (reference recipe by default); writes best.pt, last.pt, metrics, curves."""
-    from dlcli.config import load_config
     from dlcli.kws.config import KwsConfig, default_config, embedding_config
     from dlcli.kws.train import train as run_training
+    from dlcli.runtime import train_overrides
 
     _threads()
 
@@ -199,12 +202,15 @@ def train(
     if data is None:
         raise UsageError("give a Speech Commands folder to train on, or --keywords to make one from text")
     saved = out / "config.yaml"
-    base = None if resume and saved.exists() and config is None else default_config(model.value)
-    if base is not None and frontend == FrontEnd.embedding:
+    if resume and saved.exists() and config is None:
+        base = None
+    elif frontend == FrontEnd.embedding:
         from dlcli.kws.embedding import resource_folder
 
         resource_folder()  # one clear line now, not after the clips are read, when openwakeword is missing
         base = embedding_config()
+    else:
+        base = default_config(_model_for_device(model))
     overrides = {
         "data.task": task.value if task else None,
         "data.background": str(background) if background else None,
@@ -219,9 +225,12 @@ def train(
         "train.lr": lr,
         "augment.mode": augment.value if augment else None,
         "augment.copies": copies,
+        **train_overrides(),
     }
-    resolved = load_config(KwsConfig, saved if base is None else config, overrides, base=base)
+    resolved = resolve_config(KwsConfig, saved if base is None else config, overrides, base=base, show=show_config)
     result = run_training(data, out, resolved, resume=resume, overwrite=overwrite, init=init)
+    if as_json:
+        return echo_json(fit_summary(result))
     best = f"{result.monitor} {result.best_metric:.4f}" if result.best_metric is not None else "no validation"
     typer.echo(f"{result.epochs} epochs, {result.steps} steps; best {best}; {result.best_path or result.last_path}")
 
@@ -232,6 +241,7 @@ def _train_keywords(keywords, out, voices, corpus, target, background, epochs, c
     from dlcli.kws.config import KwsConfig, embedding_config
     from dlcli.kws.embedding import resource_folder
     from dlcli.kws.keywords import KeywordCorpusConfig, train_keywords
+    from dlcli.runtime import train_overrides
 
     resource_folder()  # one clear line before minutes of corpus generation, when openwakeword is missing
     try:
@@ -241,7 +251,9 @@ def _train_keywords(keywords, out, voices, corpus, target, background, epochs, c
         )  # fmt: skip
     except ValueError as error:
         raise UsageError(str(error)) from None
-    resolved = load_config(KwsConfig, config_file, {"train.epochs": epochs}, base=embedding_config())
+    resolved = load_config(
+        KwsConfig, config_file, {"train.epochs": epochs, **train_overrides()}, base=embedding_config()
+    )
     report = train_keywords(
         out, corpus_config, resolved, corpus_dir=corpus, target_per_hour=target, overwrite=overwrite,
         quiet=runtime.quiet, echo=lambda line: typer.echo(line, err=True),
@@ -307,6 +319,8 @@ def evaluate(
     else:
         typer.echo(markdown(report))
         typer.echo(f"written: {', '.join(report['written'])}")
+    if report["skipped"]:
+        raise PartialFailure(f"{len(report['skipped'])} unreadable files were skipped; the report covers the rest")
 
 
 @app.command()

@@ -22,22 +22,26 @@ from pathlib import Path
 import numpy as np
 
 from dlcli.audio import list_audio_files, load_audio
-from dlcli.errors import AudioError, InputError, UsageError
+from dlcli.errors import AudioError, InputError
+from dlcli.kws.tasks import (  # noqa: F401  (re-exported: the words and tasks are part of this module's interface)
+    ADDED_IN_V2,
+    AUXILIARY,
+    COMMANDS,
+    DIGITS,
+    SILENCE,
+    TASKS,
+    UNKNOWN,
+    WORDS,
+    Task,
+    get_task,
+)
 
 log = logging.getLogger("dlcli.kws")
 
 SAMPLE_RATE = 16000
 CLIP_SAMPLES = 16000
 BACKGROUND_FOLDER = "_background_noise_"
-UNKNOWN = "_unknown_"
-SILENCE = "_silence_"
 SPLITS = ("training", "validation", "testing")
-
-COMMANDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
-DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-AUXILIARY = ("bed", "bird", "cat", "dog", "happy", "house", "marvin", "sheila", "tree", "wow")
-ADDED_IN_V2 = ("backward", "follow", "forward", "learn", "visual")
-WORDS = COMMANDS + DIGITS + AUXILIARY + ADDED_IN_V2  # the 35 words of v0.02 (v0.01: the first 30)
 
 _MAX_PER_CLASS = 2**27 - 1  # the constant of the official split function
 _NOHASH = re.compile(r"_nohash_.*$")
@@ -60,52 +64,6 @@ def split_of(name: str | Path, validation_percent: float = 10.0, testing_percent
     if percentage < validation_percent + testing_percent:
         return "testing"
     return "training"
-
-
-# ----------------------------------------------------------------------------- tasks
-
-
-@dataclass(frozen=True)
-class Task:
-    """Which words are classes, and what happens to the others."""
-
-    name: str
-    keywords: tuple[str, ...] | None  # None: every word of the corpus is a class
-    unknown: bool  # other words become UNKNOWN (else they are left out)
-    silence: bool  # a SILENCE class cut from the background noise
-    description: str
-
-    def labels(self, words: Sequence[str]) -> list[str]:
-        """Class names in logit order: keywords, then unknown, then silence."""
-        labels = sorted(words) if self.keywords is None else list(self.keywords)
-        return labels + ([UNKNOWN] if self.unknown else []) + ([SILENCE] if self.silence else [])
-
-    def label_of(self, word: str, labels: Sequence[str]) -> int | None:
-        if word in labels and word not in (UNKNOWN, SILENCE):
-            return labels.index(word)
-        if word == SILENCE:  # a _silence_ folder of the released test-set layout
-            return labels.index(SILENCE) if self.silence else None
-        return labels.index(UNKNOWN) if self.unknown else None
-
-
-TASKS = {
-    "35-words": Task("35-words", None, False, False, "every word is a class (v0.01: 30 words)"),
-    "20-commands": Task("20-commands", COMMANDS + DIGITS, True, False, "10 commands + 10 digits, others unknown"),
-    "10-commands": Task(
-        "10-commands", COMMANDS, True, False, "yes no up down left right on off stop go, others unknown"
-    ),
-    "left-right": Task("left-right", ("left", "right"), True, False, "left and right, others unknown"),
-    "12-class": Task("12-class", COMMANDS, True, True, "10 commands + silence + unknown (the literature's task)"),
-    "digits": Task("digits", DIGITS, False, False, "zero..nine only, other words left out"),
-    # kws train --keywords: every word folder is a keyword, _unknown_ holds the negatives
-    "keywords": Task("keywords", None, True, True, "every word folder a keyword + _unknown_ folder + silence"),
-}
-
-
-def get_task(name: str) -> Task:
-    if name not in TASKS:
-        raise UsageError(f"unknown task '{name}' (use {', '.join(TASKS)})")
-    return TASKS[name]
 
 
 # ----------------------------------------------------------------------------- corpus
@@ -240,11 +198,20 @@ def load_clips(
     return clips[loaded], loaded.tolist(), sorted(failures)
 
 
-def load_background(paths: Sequence[Path]) -> list[np.ndarray]:
-    """Background-noise recordings as float32 16 kHz (files shorter than a clip are tiled)."""
+def load_background(paths: Sequence[Path], failures: list[tuple[Path, str]] | None = None) -> list[np.ndarray]:
+    """Background-noise recordings as float32 16 kHz (files shorter than a clip are tiled).
+
+    An unreadable file is an error, or, when ``failures`` is given, appended to it and skipped.
+    """
     noises = []
     for path in paths:
-        samples, _ = load_audio(path, SAMPLE_RATE)
+        try:
+            samples, _ = load_audio(path, SAMPLE_RATE)
+        except AudioError as error:
+            if failures is None:
+                raise
+            failures.append((Path(path), error.message))
+            continue
         if len(samples) < CLIP_SAMPLES:
             samples = np.resize(samples, CLIP_SAMPLES)
         noises.append(samples.astype(np.float32))

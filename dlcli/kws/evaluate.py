@@ -115,11 +115,12 @@ def evaluate(
     unknown_words = [w for w in corpus.words if w not in labels]
     if not task.unknown and task.keywords is None and unknown_words:
         log.warning(f"{data_dir}: words the model does not know are left out: {', '.join(unknown_words)}")
-    noises = load_background(corpus.background) if task.silence else []
+    noise_failures: list[tuple[Path, str]] = []
+    noises = load_background(corpus.background, noise_failures) if task.silence else []
     data = build_split(
         corpus, task, labels, None if split == "all" else split, noises=noises, max_clips=max_clips, show=show
     )
-    for path, reason in data.failures:
+    for path, reason in noise_failures + data.failures:
         log.warning(f"skipped {path}: {reason}")
     if len(data.targets) == 0:
         raise InputError(f"no clips of the '{task.name}' task in the {split} split", path=data_dir)
@@ -134,13 +135,18 @@ def evaluate(
             "task": task.name,
             "labels": labels,
             "split_source": corpus.split_source,
-            "skipped": [str(p) for p, _ in data.failures],
         }
     )
     negative_files = list_audio_files(negatives) if negatives else corpus.background
     if negative_files:
         report["false_accepts"] = false_accepts(predictor, negative_files, stream or StreamConfig(), batch_size)
         report["false_accepts"]["source"] = str(negatives or (Path(data_dir) / "_background_noise_"))
+    # every file left out, clips and noise alike: the command exits 5 when this is not empty
+    skipped = {str(p): reason for p, reason in noise_failures + data.failures}
+    for path in report.get("false_accepts", {}).get("skipped", []):
+        skipped.setdefault(path, "unreadable")
+    report["skipped"] = sorted(skipped)
+    report["skipped_reasons"] = dict(sorted(skipped.items()))
     if out_dir is not None:
         out_dir = Path(out_dir)
         stem = f"evaluation-{split}"

@@ -16,10 +16,11 @@ import torch
 from torch import Tensor
 
 from dlcli.audio import list_audio_files
-from dlcli.errors import AudioError, CheckpointError, InputError
+from dlcli.errors import AudioError, InputError
 from dlcli.kws.data import BACKGROUND_FOLDER, SPLITS, get_task, load_clip, scan_corpus, task_examples
 from dlcli.kws.model import XceptionConfig, build_model
-from dlcli.train.checkpoint import build_checkpoint, load_state_dict, save_checkpoint
+from dlcli.train.checkpoint import build_checkpoint, save_checkpoint
+from dlcli.train.loader import load_model
 
 
 class KwsClassifier:
@@ -30,11 +31,9 @@ class KwsClassifier:
         self.checkpoint = checkpoint
         self.device = torch.device(device)
         self.labels = list(checkpoint["labels"])
-        try:
-            config = XceptionConfig(**checkpoint["model_config"])
-        except (TypeError, ValueError) as error:
-            raise CheckpointError(f"unusable model configuration: {error}", path=path) from None
-        self.model = load_state_dict(build_model(config), checkpoint, path).to(self.device).eval()
+        self.model = load_model(
+            path, self.task, XceptionConfig, build_model, device=self.device, checkpoint=checkpoint
+        ).model
         self.sample_rate = int(checkpoint.get("features", {}).get("sample_rate", 16000))
         self.clip_samples = int(checkpoint.get("features", {}).get("clip_samples", 16000))
 

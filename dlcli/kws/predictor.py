@@ -58,17 +58,12 @@ def _checkpoint_predictor(path: Path, device: str) -> Predictor:
     import torch
 
     from dlcli.kws.model import XceptionConfig, build_model
-    from dlcli.train import load_checkpoint, load_state_dict
     from dlcli.train.device import choose_device
+    from dlcli.train.loader import load_model
 
-    checkpoint = load_checkpoint(path, TASK)
-    try:
-        model = build_model(XceptionConfig(**checkpoint["model_config"]))
-    except (TypeError, ValueError) as error:
-        raise CheckpointError(f"unusable model configuration: {error}", path=path) from None
-    load_state_dict(model, checkpoint, path)
     target = choose_device(device)
-    model.to(target).eval()
+    loaded = load_model(path, TASK, XceptionConfig, build_model, device=target)
+    model, checkpoint = loaded.model, loaded.checkpoint
 
     def run(waveforms: np.ndarray) -> np.ndarray:
         with torch.inference_mode():

@@ -17,7 +17,9 @@ import torch
 import torch.nn.functional as F
 
 from dlcli.config import save_config, to_dict
+from dlcli.console import console_is_quiet
 from dlcli.errors import InputError, UsageError
+from dlcli.files import locks_run_folder
 from dlcli.kws.augment import Augmenter, distort
 from dlcli.kws.config import KwsConfig
 from dlcli.kws.data import (
@@ -31,7 +33,6 @@ from dlcli.kws.data import (
     scan_corpus,
 )
 from dlcli.kws.model import build_model, count_parameters
-from dlcli.runtime import runtime
 from dlcli.train import Trainer, load_checkpoint, seed_everything
 from dlcli.train.data import TensorBatchDataset
 
@@ -102,6 +103,7 @@ def _initial_weights(model, path: str | Path, labels: list[str]) -> None:
     )
 
 
+@locks_run_folder("out", "the training run")
 def train(
     data_dir: str | Path,
     out: str | Path,
@@ -113,7 +115,7 @@ def train(
 ):
     """Train on ``data_dir`` into the run folder ``out``; returns the engine's FitResult."""
     out = Path(out)
-    seed = runtime.seed if runtime.seed is not None else config.train.seed
+    seed = config.train.seed  # the root --seed is already in it (one seed rule: dlcli.runtime)
     config.train.seed = seed
     seed_everything(seed)
     corpus = scan_corpus(
@@ -126,7 +128,7 @@ def train(
         raise InputError(f"none of the words of task '{task.name}' has a folder here", path=data_dir)
     if absent:
         log.warning(f"{data_dir}: no clips of {', '.join(absent)} (task '{task.name}' expects them)")
-    show = not runtime.quiet
+    show = not console_is_quiet()
     noises = _background_noise(config, corpus.background)
     if task.silence and not noises:
         log.warning(f"{data_dir}: no background noise; the silence class is made of quiet white noise")

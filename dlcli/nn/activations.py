@@ -13,6 +13,7 @@ overflow into inf * 0 = NaN for large |x| (autograd of the naive formulas does).
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dlcli.nn import kernels
@@ -28,11 +29,11 @@ def _exporting() -> bool:
 
 
 class _ModulusKernel(torch.autograd.Function):
-    """|x| through the C kernels (CPU): saves a packed bit mask, 1 bit per element."""
+    """|x| through the opt-in C kernels (CPU, ``DLCLI_KERNELS=1``): saves a packed bit mask, 1 bit per element."""
 
     @staticmethod
-    def forward(ctx, x: Tensor) -> Tensor:
-        forward, backward = kernels.functions(x.dtype)
+    def forward(ctx, x: Tensor, lib=None) -> Tensor:
+        forward, backward = kernels.functions(x.dtype, lib)
         x = x.contiguous()
         n = x.numel()
         y = torch.empty_like(x)
@@ -48,20 +49,34 @@ class _ModulusKernel(torch.autograd.Function):
         grad = grad.contiguous()
         out = torch.empty_like(grad)
         ctx.backward_kernel(grad.data_ptr(), negative.data_ptr(), out.data_ptr(), grad.numel(), torch.get_num_threads())
-        return out
+        return out, None
+
+
+_BIT_VALUES = (1, 2, 4, 8, 16, 32, 64, 128)
 
 
 class _ModulusTorch(torch.autograd.Function):
-    """|x| with torch operations (GPU, compile, no C compiler): saves a 1-byte mask."""
+    """|x| with torch operations (the default on every device): saves the signs packed 8 to a byte.
+
+    Packing costs a few element-wise passes (about 4.5x ReLU's time on a CPU core, against
+    3.9x for a 1-byte mask) and keeps 1 bit per element, 1/32 of what ``torch.abs`` keeps in fp32.
+    """
 
     @staticmethod
     def forward(ctx, x: Tensor) -> Tensor:
-        ctx.save_for_backward(x < 0)
+        bits = torch.tensor(_BIT_VALUES, dtype=torch.uint8, device=x.device)
+        negative = (x < 0).reshape(-1)
+        negative = F.pad(negative, (0, (-negative.numel()) % 8))
+        packed = (negative.view(-1, 8).to(torch.uint8) * bits).sum(1, dtype=torch.uint8)  # [ceil(n / 8)]
+        ctx.save_for_backward(packed)
+        ctx.shape = x.shape
         return x.abs()
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> Tensor:
-        (negative,) = ctx.saved_tensors
+        (packed,) = ctx.saved_tensors
+        bits = torch.tensor(_BIT_VALUES, dtype=torch.uint8, device=packed.device)
+        negative = (packed[:, None] & bits).ne(0).reshape(-1)[: grad.numel()].view(ctx.shape)  # [ceil(n/8) * 8] -> x's
         return torch.where(negative, -grad, grad)
 
 

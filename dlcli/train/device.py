@@ -113,9 +113,19 @@ def _as_tuples(value):
     return value
 
 
-def configure_threads() -> int:
-    """Respect OMP_NUM_THREADS / DLCLI_THREADS; return the number of intra-op threads."""
-    wanted = os.environ.get("DLCLI_THREADS")
+THREADS_ENVIRONMENT = "DLCLI_THREADS"
+
+
+def configure_threads(threads: int | None = None, default: int | None = None) -> int:
+    """The one threads rule of every command: ``--threads``, else DLCLI_THREADS, else the command's
+    own ``default``, else torch's (which follows OMP_NUM_THREADS). Returns the intra-op threads in use."""
+    from dlcli.errors import UsageError
+
+    wanted = threads or os.environ.get(THREADS_ENVIRONMENT) or default
     if wanted:
-        torch.set_num_threads(max(1, int(wanted)))
+        try:
+            count = int(wanted)
+        except ValueError:
+            raise UsageError(f"{THREADS_ENVIRONMENT} must be a whole number, not {wanted!r}") from None
+        torch.set_num_threads(max(1, count))
     return torch.get_num_threads()

@@ -3,26 +3,20 @@
 from __future__ import annotations
 
 import json
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
+from dlcli.config import choices
+from dlcli.options import ConfigFile, Json, PrintConfig, echo_json, fit_summary, resolve_config
 from dlcli.runtime import runtime
 
 app = typer.Typer(help="Multi-speaker text-to-speech: corpus, train, synth, speakers, evaluate.", no_args_is_help=True)
 
 
-class Variant(str, Enum):
-    proposed = "proposed"
-    baseline = "baseline"
-
-
-class Preset(str, Enum):
-    small = "small"
-    paper = "paper"
-    tiny = "tiny"
+Variant = choices("Variant", ("proposed", "baseline"))
+Preset = choices("Preset", ("small", "paper", "tiny"))  # tts.config.PRESETS (which imports torch)
 
 
 ModelOption = Annotated[
@@ -41,8 +35,9 @@ def corpus(
     utterances: Annotated[int, typer.Option(help="Sentences per voice.")] = 40,
     flite_share: Annotated[float, typer.Option(help="Share of flite voices (the rest espeak-ng).")] = 0.6,
     seed: Annotated[int, typer.Option(help="Seed of voices and sentences.")] = 0,
-    jobs: Annotated[int, typer.Option(help="Parallel synthesis processes.")] = 2,
+    jobs: Annotated[int, typer.Option("--workers", "--jobs", help="Parallel synthesis processes.")] = 2,
     audio_format: Annotated[str, typer.Option("--format", help="wav or flac.")] = "wav",
+    as_json: Json = False,
 ) -> None:
     """Generate a multi-speaker corpus from offline voices over generated sentences."""
     from dlcli.tts.corpus import generate_corpus
@@ -56,6 +51,8 @@ def corpus(
         jobs=jobs,
         audio_format=audio_format,
     )
+    if as_json:
+        return echo_json({"utterances": len(made), "speakers": speakers, "out": str(out)})
     typer.echo(f"{len(made)} utterances by {speakers} voices written to {out}")
 
 
@@ -63,10 +60,10 @@ def corpus(
 def train(
     corpus: Annotated[Path, typer.Argument(exists=True, help="Corpus folder (metadata.csv: wav|speaker|text).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder.")],
-    config: Annotated[Optional[Path], typer.Option("--config", exists=True, dir_okay=False, help="YAML file.")] = None,
+    config: ConfigFile = None,
     preset: Annotated[
         Preset, typer.Option(help="Model sizes: small (CPU), paper, tiny (tests).", rich_help_panel="Model")
-    ] = Preset.small,
+    ] = Preset("small"),
     variant: Annotated[Optional[Variant], typer.Option(help="proposed or baseline.", rich_help_panel="Model")] = None,
     activation: Annotated[
         Optional[str],
@@ -86,10 +83,13 @@ def train(
     lr: Annotated[Optional[float], typer.Option(rich_help_panel="Optimization")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Start over in --out.")] = False,
+    show_config: PrintConfig = False,
+    as_json: Json = False,
 ) -> None:
     """Train the speaker flow and the Tacotron (resumable; alignment and mel PNGs at each validation)."""
-    from dlcli.config import from_dict, load_config
+    from dlcli.config import from_dict
     from dlcli.nn.names import canonical_name
+    from dlcli.runtime import train_overrides
     from dlcli.tts.config import PRESETS, TTSConfig
     from dlcli.tts.train import train_tts
 
@@ -103,9 +103,12 @@ def train(
         "train.epochs": epochs,
         "train.max_steps": max_steps,
         "train.lr": lr,
+        **train_overrides(),
     }
-    resolved = load_config(TTSConfig, config, overrides, base=base)
+    resolved = resolve_config(TTSConfig, config, overrides, base=base, show=show_config)
     result = train_tts(corpus, out, resolved, resume=resume, overwrite=overwrite)
+    if as_json:
+        return echo_json(fit_summary(result))
     typer.echo(f"trained {result.steps} steps; best {result.monitor} {result.best_metric}; checkpoints in {out}")
 
 
@@ -226,8 +229,9 @@ def evaluate(
     parts: Annotated[
         Optional[str], typer.Option(help="Comma-separated: intelligibility,prosody,interpolation.")
     ] = None,
-    config: Annotated[Optional[Path], typer.Option("--config", exists=True, dir_okay=False, help="YAML file.")] = None,
+    config: ConfigFile = None,
     threads: ThreadsOption = None,
+    as_json: Json = False,
 ) -> None:
     """Intelligibility (pocketsphinx WER), distinctiveness (FAR), prosody variability, interpolation."""
     from dlcli.config import load_config
@@ -245,8 +249,10 @@ def evaluate(
         "parts": [p.strip() for p in parts.split(",") if p.strip()] if parts else None,
     }
     resolved = load_config(EvaluateConfig, config, overrides)
-    evaluate_models(model, baseline, corpus, out, resolved)
-    if not runtime.quiet:
+    results = evaluate_models(model, baseline, corpus, out, resolved)
+    if as_json:
+        echo_json(results)
+    elif not runtime.quiet:
         typer.echo((out / "report.md").read_text())
 
 
@@ -256,9 +262,12 @@ def export(
     out: Annotated[Path, typer.Option("--out", "-o", help="Inference checkpoint to write.")],
     default_speaker: Annotated[Optional[str], typer.Option(help="Voice used when synth gets no --speaker.")] = None,
     fp32: Annotated[bool, typer.Option("--fp32", help="Keep fp32 weights (default: fp16, half the size).")] = False,
+    as_json: Json = False,
 ) -> None:
     """Write a compact inference checkpoint (how the shipped default model is made)."""
     from dlcli.tts.synth import export_model
 
     path = export_model(run, out, default_speaker=default_speaker, half=not fp32)
+    if as_json:
+        return echo_json({"path": str(path), "bytes": path.stat().st_size})
     typer.echo(f"{path}: {path.stat().st_size / 1e6:.1f} MB")

@@ -156,7 +156,6 @@ def generate_corpus(
     """Write a corpus into ``out`` (see the module docstring) and return its utterances."""
     from dlcli.audio import save_audio
     from dlcli.console import progress
-    from dlcli.runtime import runtime
     from dlcli.tts.sentences import SentenceGrammar
     from dlcli.tts.text import normalise
 
@@ -179,7 +178,7 @@ def generate_corpus(
 
     (out / "wavs").mkdir(parents=True, exist_ok=True)
     results: list[Utterance] = []
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool, progress(disable=runtime.quiet) as bar:
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool, progress() as bar:
         task = bar.add_task("rendering", total=len(jobs_list), info=f"{len(voices)} voices")
         for utterance in pool.map(make, jobs_list):
             results.append(utterance)

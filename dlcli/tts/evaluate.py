@@ -66,8 +66,7 @@ def _choose_speakers(synth, count: int) -> list[str]:
 
 def evaluate_models(model: Path | None, baseline: Path | None, corpus: Path, out: Path, config: EvaluateConfig) -> dict:
     """Run every evaluation; write report.md, results.json and utterances.jsonl into ``out``."""
-    from dlcli.console import progress
-    from dlcli.runtime import runtime
+    from dlcli.console import console_is_quiet, progress
     from dlcli.tts.asr import transcribe, wer
     from dlcli.tts.corpus import Voice as Recipe
     from dlcli.tts.corpus import read_corpus, render
@@ -95,7 +94,7 @@ def evaluate_models(model: Path | None, baseline: Path | None, corpus: Path, out
     rate = main.audio.sample_rate
     rng = random.Random(config.seed)
     records, results = [], {"sentences": sentences, "speakers": speakers}
-    quiet = runtime.quiet
+    quiet = console_is_quiet()
 
     def spoken(text):
         return normalise(text).text

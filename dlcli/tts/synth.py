@@ -21,7 +21,8 @@ import numpy as np
 import torch
 
 from dlcli.errors import CheckpointError, InputError, UsageError
-from dlcli.train import load_checkpoint, load_state_dict
+from dlcli.train import load_checkpoint
+from dlcli.train.loader import load_model
 from dlcli.tts.data import AudioConfig
 from dlcli.tts.model import Tacotron, TacotronConfig
 from dlcli.tts.text import EOS, PUNCTUATION, SYMBOL_ID, phonemise
@@ -37,11 +38,9 @@ def set_synthesis_threads(threads: int | None = None) -> int:
 
     Decoding is a chain of batch-1 matrix products too small to split: on a busy 2-core CPU two
     threads cost 15x the CPU time of one (docs/BENCHMARKS.md)."""
-    import os
+    from dlcli.train.device import configure_threads
 
-    wanted = threads or int(os.environ.get("DLCLI_THREADS") or 1)
-    torch.set_num_threads(max(1, wanted))
-    return torch.get_num_threads()
+    return configure_threads(threads, default=1)
 
 
 def default_model_path() -> Path:
@@ -76,14 +75,10 @@ class Synthesizer:
         path = Path(model_path) if model_path else default_model_path()
         if not path.exists() and model_path is None:
             raise CheckpointError("the default model is missing from this installation; pass --model", path=path)
-        checkpoint = load_checkpoint(path, TASK)
+        loaded = load_model(path, TASK, TacotronConfig, Tacotron, device=device, float32=True)  # shipped in fp16
+        checkpoint = loaded.checkpoint
         self.path = path
-        known = TacotronConfig.__dataclass_fields__
-        self.config = TacotronConfig(**{k: v for k, v in checkpoint["model_config"].items() if k in known})
-        self.model = Tacotron(self.config)
-        state = {k: v.float() if v.is_floating_point() else v for k, v in checkpoint["state_dict"].items()}
-        load_state_dict(self.model, {"state_dict": state}, path)
-        self.model.eval().to(device)
+        self.config, self.model = loaded.config, loaded.model
         self.device = torch.device(device)
         self.audio = AudioConfig(**checkpoint["features"])
         extra = checkpoint["extra"]

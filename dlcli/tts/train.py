@@ -18,9 +18,10 @@ import torch
 import torch.nn.functional as F
 
 from dlcli.config import save_config, to_dict
+from dlcli.console import console_is_quiet
 from dlcli.errors import InputError, UsageError
-from dlcli.runtime import runtime
-from dlcli.train import Trainer, unwrap
+from dlcli.files import locks_run_folder
+from dlcli.train import Trainer, seed_everything
 from dlcli.tts.config import TTSConfig
 from dlcli.tts.corpus import read_corpus, read_voices
 from dlcli.tts.data import BucketBatches, Example, log_mels
@@ -65,7 +66,7 @@ def prepare(corpus: Path, run_dir: Path, config: TTSConfig):
     if len(utterances) < 2:
         raise InputError("fewer than 2 usable utterances", path=corpus)
     cache = Path(corpus) / CACHE_NAME if Path(corpus).is_dir() else None
-    embeddings = embed_files([u.audio for u in utterances], cache, quiet=runtime.quiet)
+    embeddings = embed_files([u.audio for u in utterances], cache, quiet=console_is_quiet())
     speakers = [u.speaker for u in utterances]
     names, means = speaker_means(embeddings, speakers)
 
@@ -88,7 +89,7 @@ def prepare(corpus: Path, run_dir: Path, config: TTSConfig):
             flow.eval()
             flow_stats = stored["stats"]
         else:
-            flow, flow_stats = fit_flow(flow_data, config.flow, quiet=runtime.quiet)
+            flow, flow_stats = fit_flow(flow_data, config.flow, quiet=console_is_quiet())
             from dlcli.train.checkpoint import save_checkpoint
 
             save_checkpoint({"state_dict": flow.state_dict(), "stats": flow_stats}, flow_path)
@@ -142,8 +143,8 @@ def make_step(config: TTSConfig):
     r = config.model.reduction
     weights = config.loss
 
-    def step(model, batch):
-        core = unwrap(model)
+    def step(model, batch, context):
+        core = context.model  # the bare Tacotron (under DDP, ``model`` is the wrapper)
         vectors = core.speaker_vectors(batch["speakers"], sample=True)
         reference = batch["mels"] if core.config.variant == "baseline" else None
         mel, post, stop_logits, alignments, kl = model(
@@ -177,42 +178,29 @@ def make_step(config: TTSConfig):
     return step
 
 
-def make_evaluate(config: TTSConfig, run_dir: Path, val_examples: list[Example], names: list[str]):
-    """Validation: teacher-forced losses, plus free-running synthesis of a few utterances plotted to PNG."""
+def make_plots(config: TTSConfig, run_dir: Path, val_examples: list[Example], names: list[str]):
+    """After the engine's teacher-forced validation: free-running synthesis of a few utterances, plotted to PNG."""
     from dlcli.tts.plots import plot_validation
 
-    step = make_step(config)
-    calls = {"n": 0}
-
-    def evaluate(model, loader):
-        totals, count = {}, 0
-        for batch in loader:
-            batch = {k: v.to(next(model.parameters()).device) for k, v in batch.items()}
-            loss, metrics = step(model, batch)
-            n = len(batch["speakers"])
-            for key, value in {"loss": loss, **metrics}.items():
-                totals[key] = totals.get(key, 0.0) + float(value) * n
-            count += n
-        values = {key: value / max(count, 1) for key, value in totals.items()}
-        calls["n"] += 1
-        core = unwrap(model)
+    def plots(model, context):
+        core, index = context.model, context.validation
         for i, example in enumerate(val_examples[: config.data.plots]):
             symbols = example.symbols[None].to(core.mel_mean.device)
             vectors = core.speaker_vectors(torch.tensor([example.speaker], device=symbols.device), sample=False)
             reference = example.mel[None].to(symbols.device) if core.config.variant == "baseline" else None
             mel, frames, alignment = core.infer(symbols, torch.tensor([len(example.symbols)]), vectors, reference)
             plot_validation(
-                run_dir / "plots" / f"validation-{calls['n']:04d}-{i}.png",
+                run_dir / "plots" / f"validation-{index:04d}-{i}.png",
                 target=example.mel.numpy(),
                 predicted=mel[0, : int(frames[0])].float().cpu().numpy(),
                 alignment=alignment[0].float().cpu().numpy(),
-                title=f"{names[example.speaker]}  (validation {calls['n']})",
+                title=f"{names[example.speaker]}  (validation {index})",
             )
-        return values
 
-    return evaluate
+    return plots
 
 
+@locks_run_folder("run_dir", "the training run")
 def train_tts(corpus: Path, run_dir: Path, config: TTSConfig, *, resume: bool = False, overwrite: bool = False):
     """Train the acoustic model (and, for the proposed variant, the speaker flow first)."""
     run_dir = Path(run_dir)
@@ -223,10 +211,10 @@ def train_tts(corpus: Path, run_dir: Path, config: TTSConfig, *, resume: bool = 
     if overwrite and not resume and (run_dir / "flow.pt").exists():
         (run_dir / "flow.pt").unlink()
     run_dir.mkdir(parents=True, exist_ok=True)
-    seed = runtime.seed if runtime.seed is not None else config.train.seed
+    seed = config.train.seed  # the root --seed is already in it (one seed rule: dlcli.runtime)
     config.train.seed = seed
     config.train.batch_size = 1  # the engine's unit is one length bucket of data.batch_size utterances
-    torch.manual_seed(seed)
+    seed_everything(seed)
     save_config(config, run_dir / "config.yaml")
     prepared = prepare(corpus, run_dir, config)
     config.model.symbols = len(SYMBOLS)
@@ -261,7 +249,7 @@ def train_tts(corpus: Path, run_dir: Path, config: TTSConfig, *, resume: bool = 
         step_fn=make_step(config),
         config=config.train,
         run_dir=run_dir,
-        evaluate_fn=make_evaluate(config, run_dir, prepared["val"], prepared["names"]),
+        after_evaluate=make_plots(config, run_dir, prepared["val"], prepared["names"]),
         collate_fn=BucketBatches.unwrap,
         model_config=to_dict(config.model),
         run_config=config,

@@ -126,18 +126,21 @@ def test_modulus_saves_at_most_one_byte_per_element_and_less_than_torch_abs(dtyp
     assert abs_bytes == x.numel() * x.element_size()
 
 
-@pytest.mark.skipif(kernels.library() is None, reason="no C compiler: the torch fallback is the only path")
+@pytest.mark.skipif(kernels.load() is None, reason="no C compiler: the torch path is the only path")
+@pytest.mark.parametrize("native", [True, False], ids=["native-avx2", "portable"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16, torch.float64])
 @pytest.mark.parametrize("size", [1, 7, 8, 9, 1000, 70_001])
-def test_cpu_kernel_agrees_with_the_torch_path(dtype, size):
+def test_cpu_kernel_agrees_with_the_torch_path(dtype, size, native):
+    """Both instruction-set builds of the opt-in kernels give the torch path's values and gradients."""
+    lib = kernels.load(native=native)
     torch.manual_seed(size)
     x = torch.randn(size).to(dtype)
     x[: min(size, 3)] = torch.tensor([0.0, -0.0, -2.0])[: min(size, 3)].to(dtype)
     grad = torch.randn(size).to(dtype)
     results = []
-    for function in (_ModulusKernel, _ModulusTorch):
+    for apply in (lambda leaf: _ModulusKernel.apply(leaf, lib), _ModulusTorch.apply):
         leaf = x.clone().requires_grad_()
-        y = function.apply(leaf)
+        y = apply(leaf)
         y.backward(grad)
         results.append((y, leaf.grad))
     assert torch.equal(results[0][0], results[1][0])
@@ -177,3 +180,21 @@ def test_registry_names_aliases_and_suggestions():
     with pytest.raises(ValueError):
         make_activation("softmodulus_t", beta=0.0)
     assert math.isclose(float(make_activation("leaky_relu")(torch.tensor(-1.0))), -0.01, rel_tol=1e-6)
+
+
+def test_the_torch_path_is_the_default_and_the_kernels_are_opt_in(monkeypatch):
+    monkeypatch.delenv(kernels.ENVIRONMENT, raising=False)
+    assert kernels.library() is None  # nothing compiled at run time unless asked
+    x = torch.randn(64, requires_grad=True)
+    y = make_activation("modulus")(x)
+    assert type(y.grad_fn).__name__.startswith("_ModulusTorch")
+    monkeypatch.setenv(kernels.ENVIRONMENT, "1")
+    if kernels.load() is not None:
+        assert type(make_activation("modulus")(x).grad_fn).__name__.startswith("_ModulusKernel")
+
+
+def test_the_torch_path_keeps_one_bit_per_element_on_odd_shapes():
+    x = torch.randn(3, 5, 7).to(torch.bfloat16).requires_grad_()
+    assert _saved_bytes(_ModulusTorch.apply, x) == (x.numel() + 7) // 8
+    _ModulusTorch.apply(x).sum().backward()
+    assert torch.equal(x.grad, torch.where(x < 0, -1.0, 1.0).to(torch.bfloat16))

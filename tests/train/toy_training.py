@@ -1,7 +1,7 @@
 """A small training run driven by the engine tests as a subprocess (also under torchrun).
 
 Usage: python toy_training.py RUN_DIR [--resume] [--kill-at-step N] [--checkpoint-every N]
-                              [--epochs N] [--slow SECONDS]
+                              [--epochs N] [--slow SECONDS] [--nan-at-step N [--nan-on-rank R]]
 The model has dropout and the step adds noise from torch's global RNG, so an exact
 resume must restore the RNG, the optimizer, the schedule and the data order.
 """
@@ -28,6 +28,8 @@ def main() -> None:
     parser.add_argument("--checkpoint-every", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--slow", type=float, default=0.0)
+    parser.add_argument("--nan-at-step", type=int, default=0)  # this call of the step returns a NaN loss
+    parser.add_argument("--nan-on-rank", type=int, default=None)  # ... on this torchrun rank only
     args = parser.parse_args()
 
     torch.set_num_threads(1)
@@ -47,7 +49,11 @@ def main() -> None:
             time.sleep(args.slow)
         x = x + 0.05 * torch.randn_like(x)  # augmentation from the global RNG
         logits = model(x)
-        return F.cross_entropy(logits, y), {"accuracy": (logits.argmax(1) == y).float().mean()}
+        loss = F.cross_entropy(logits, y)
+        rank = int(os.environ.get("RANK", 0))
+        if calls["n"] == args.nan_at_step and args.nan_on_rank in (None, rank):
+            loss = loss * float("nan")
+        return loss, {"accuracy": (logits.argmax(1) == y).float().mean()}
 
     config = TrainConfig(
         epochs=args.epochs,
