@@ -20,6 +20,11 @@ class Variant(str, Enum):
     baseline = "baseline"
 
 
+class Architecture(str, Enum):
+    fastspeech = "fastspeech"
+    tacotron = "tacotron"
+
+
 class Preset(str, Enum):
     small = "small"
     paper = "paper"
@@ -44,6 +49,9 @@ def corpus(
     seed: Annotated[int, typer.Option(help="Seed of voices and sentences.")] = 0,
     jobs: Annotated[int, typer.Option(help="Parallel synthesis processes.")] = 2,
     audio_format: Annotated[str, typer.Option("--format", help="wav or flac.")] = "wav",
+    plain_utterances: Annotated[
+        Optional[int], typer.Option(help="Sentences for each unmodified flite voice (default: --utterances).")
+    ] = None,
 ) -> None:
     """Generate a multi-speaker corpus from offline voices over generated sentences."""
     from dlcli.tts.corpus import generate_corpus
@@ -56,6 +64,7 @@ def corpus(
         seed=seed,
         jobs=jobs,
         audio_format=audio_format,
+        plain_utterances=plain_utterances,
     )
     typer.echo(f"{len(made)} utterances by {speakers} voices written to {out}")
 
@@ -68,6 +77,12 @@ def train(
     preset: Annotated[
         Preset, typer.Option(help="Model sizes: small (CPU), paper, tiny (tests).", rich_help_panel="Model")
     ] = Preset.small,
+    arch: Annotated[
+        Optional[Architecture],
+        typer.Option(
+            "--arch", help="fastspeech (durations from the corpus alignments) or tacotron.", rich_help_panel="Model"
+        ),
+    ] = None,
     variant: Annotated[Optional[Variant], typer.Option(help="proposed or baseline.", rich_help_panel="Model")] = None,
     activation: Annotated[
         Optional[str],
@@ -88,7 +103,7 @@ def train(
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Start over in --out.")] = False,
 ) -> None:
-    """Train the speaker flow and the Tacotron (resumable; alignment and mel PNGs at each validation)."""
+    """Train the speaker flow and the acoustic model (resumable; mel PNGs at each validation)."""
     from dlcli.config import from_dict, load_config
     from dlcli.nn.names import canonical_name
     from dlcli.tts.config import PRESETS, TTSConfig
@@ -96,7 +111,9 @@ def train(
 
     base = from_dict(TTSConfig, PRESETS[preset.value])
     overrides = {
+        "architecture": arch.value if arch else None,
         "model.variant": variant.value if variant else None,
+        "fastspeech.variant": variant.value if variant else None,
         "model.activation": canonical_name(activation) if activation else None,
         "model.reduction": reduction,
         "data.real_speakers": str(real_speakers) if real_speakers else None,

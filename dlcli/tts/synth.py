@@ -23,6 +23,7 @@ import torch
 from dlcli.errors import CheckpointError, InputError, UsageError
 from dlcli.train import load_checkpoint, load_state_dict
 from dlcli.tts.data import AudioConfig
+from dlcli.tts.fastspeech import FastSpeech, FastSpeechConfig
 from dlcli.tts.model import Tacotron, TacotronConfig
 from dlcli.tts.text import EOS, PUNCTUATION, SYMBOL_ID, phonemise
 from dlcli.tts.vocoder import GriffinLim
@@ -76,9 +77,14 @@ class Synthesizer:
             raise CheckpointError("the default model is missing from this installation; pass --model", path=path)
         checkpoint = load_checkpoint(path, TASK)
         self.path = path
-        known = TacotronConfig.__dataclass_fields__
-        self.config = TacotronConfig(**{k: v for k, v in checkpoint["model_config"].items() if k in known})
-        self.model = Tacotron(self.config)
+        # a duration model (FastSpeech family, flite phones) or the reference Tacotron (older checkpoints)
+        self.duration_model = checkpoint["model_config"].get("architecture") == "fastspeech"
+        config_class, model_class = (
+            (FastSpeechConfig, FastSpeech) if self.duration_model else (TacotronConfig, Tacotron)
+        )
+        known = config_class.__dataclass_fields__
+        self.config = config_class(**{k: v for k, v in checkpoint["model_config"].items() if k in known})
+        self.model = model_class(self.config)
         state = {k: v.float() if v.is_floating_point() else v for k, v in checkpoint["state_dict"].items()}
         load_state_dict(self.model, {"state_dict": state}, path)
         self.model.eval().to(device)
@@ -178,6 +184,8 @@ class Synthesizer:
         """A float32 waveform at ``self.audio.sample_rate``."""
         if not text or not text.strip():
             raise InputError("empty text: nothing to synthesise")
+        if self.duration_model:
+            return self._speak_phones(text, voice, seed, prosody_scale)
         sentences = self._sentences(text)
         if not sentences:
             raise InputError(f"no speakable words in the text {text[:40]!r}")
@@ -198,6 +206,50 @@ class Synthesizer:
             audio = self.vocoder(log_mel, seed=seed)[0].cpu().numpy()
             pieces += [audio, pause]
         return np.concatenate(pieces[:-1]).astype(np.float32)
+
+    # ------------------------------------------------------------------ duration model
+    MAX_PHONES = 400  # longer inputs are cut at pauses into pieces of at most this many phones
+
+    def _phone_pieces(self, text: str) -> list[list[int]]:
+        """flite's phones for the normalised text (the front end the corpus was aligned with), cut at pauses."""
+        from dlcli.tts.align import PHONE_ID, phone_ids, spoken_text, text_phones
+        from dlcli.tts.text import normalise
+
+        normalised = normalise(text)
+        if normalised.dropped:
+            log.warning(f"ignored characters: {' '.join(sorted(set(normalised.dropped)))}")
+        words = spoken_text(normalised.tokens)
+        phones = text_phones(words) if words.strip(" ,.;:!?") else []
+        if not any(phone != "pau" for phone in phones):
+            raise InputError(f"no speakable words in the text {text[:40]!r}")
+        ids = phone_ids(phones)
+        pieces, start = [], 0
+        while len(ids) - start > self.MAX_PHONES:
+            window = ids[start : start + self.MAX_PHONES]
+            pauses = [i for i, p in enumerate(window) if p == PHONE_ID["pau"] and i > 0]
+            cut = pauses[-1] + 1 if pauses else self.MAX_PHONES
+            pieces.append(ids[start : start + cut])
+            start += cut
+        return pieces + [ids[start:]]
+
+    def _speak_phones(self, text: str, voice: Voice | None, seed: int, prosody_scale: float) -> np.ndarray:
+        pieces = self._phone_pieces(text)
+        generator = torch.Generator().manual_seed(seed)
+        torch.manual_seed(seed)  # the residual branch's draw
+        vector = self.voice_vector(voice or Voice(), generator).to(self.device)
+        reference = None
+        if self.config.variant == "baseline":
+            if not self.references:
+                raise CheckpointError("baseline model without reference spectrograms", path=self.path)
+            reference = self.references[seed % len(self.references)][None].to(self.device)
+        audio = []
+        for ids in pieces:
+            mel, frames, _ = self.model.infer(
+                torch.tensor([ids], device=self.device), vector[None], reference, prosody_scale
+            )
+            log_mel = self.model.denormalise(mel[:, : int(frames[0])])
+            audio.append(self.vocoder(log_mel, seed=seed)[0].cpu().numpy())
+        return np.concatenate(audio).astype(np.float32)
 
 
 def read_requests(lines: list[str], default_output: Path, voice: Voice, seed: int) -> list[Request]:
