@@ -25,6 +25,12 @@ class Architecture(str, Enum):
     tacotron = "tacotron"
 
 
+class VocoderChoice(str, Enum):
+    auto = "auto"
+    griffin_lim = "griffin-lim"
+    source_filter = "source-filter"
+
+
 class Preset(str, Enum):
     small = "small"
     paper = "paper"
@@ -144,6 +150,9 @@ def synth(
     ] = None,
     stdin: Annotated[bool, typer.Option("--stdin", help="Read lines (text or JSON) from standard input.")] = False,
     iterations: Annotated[int, typer.Option(help="Griffin-Lim iterations.")] = 32,
+    vocoder: Annotated[
+        VocoderChoice, typer.Option(help="auto (the model's), griffin-lim, or source-filter (duration models).")
+    ] = VocoderChoice.auto,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON report per utterance.")] = False,
     threads: ThreadsOption = None,
 ) -> None:
@@ -161,7 +170,7 @@ def synth(
     seed = runtime.seed if runtime.seed is not None else seed
     voice = Voice(speaker=speaker, sample=sample_speaker, mix=mix, vary_speaker=vary_speaker, temperature=temperature)
     device = "cpu" if runtime.device == "auto" else runtime.device
-    synthesizer = Synthesizer(model, device=device, iterations=iterations)
+    synthesizer = Synthesizer(model, device=device, iterations=iterations, vocoder=vocoder.value)
     if text is not None:
         requests = [Request(text, out, voice, seed)]
     else:
@@ -265,9 +274,13 @@ def export(
     out: Annotated[Path, typer.Option("--out", "-o", help="Inference checkpoint to write.")],
     default_speaker: Annotated[Optional[str], typer.Option(help="Voice used when synth gets no --speaker.")] = None,
     fp32: Annotated[bool, typer.Option("--fp32", help="Keep fp32 weights (default: fp16, half the size).")] = False,
+    vocoder: Annotated[
+        Optional[VocoderChoice], typer.Option(help="The vocoder synth uses by default with this model.")
+    ] = None,
 ) -> None:
     """Write a compact inference checkpoint (how the shipped default model is made)."""
     from dlcli.tts.synth import export_model
 
-    path = export_model(run, out, default_speaker=default_speaker, half=not fp32)
+    chosen = vocoder.value if vocoder and vocoder != VocoderChoice.auto else None
+    path = export_model(run, out, default_speaker=default_speaker, half=not fp32, vocoder=chosen)
     typer.echo(f"{path}: {path.stat().st_size / 1e6:.1f} MB")

@@ -184,8 +184,11 @@ class FastSpeech(nn.Module):
         return mel, post, frame_mask, predictions, kl
 
     @torch.no_grad()
-    def infer(self, phones, speaker_vectors, reference=None, prosody_scale: float = 1.0, pace: float = 1.0):
-        """Synthesis from phones alone: (normalised mel (batch, frames, n_mels), frames per item, durations)."""
+    def infer(
+        self, phones, speaker_vectors, reference=None, prosody_scale: float = 1.0, pace: float = 1.0, with_f0=False
+    ):
+        """Synthesis from phones alone: (normalised mel (batch, frames, n_mels), frames per item, durations)
+        and, ``with_f0``, the predicted f0 per frame in Hz (0 where unvoiced; batch, frames)."""
         x, mask, _ = self.encode(phones, speaker_vectors, reference, prosody_scale)
         predicted = self.predict_variances(x, mask)
         durations = (torch.expm1(predicted["log_duration"]).clamp_min(0) * pace).round().long()
@@ -195,7 +198,11 @@ class FastSpeech(nn.Module):
         _, post, frame_mask = self.decode(
             x, durations, predicted["pitch"], voiced, predicted["energy"], speaker_vectors
         )
-        return post, frame_mask.sum(1), durations
+        if not with_f0:
+            return post, frame_mask.sum(1), durations
+        f0 = (predicted["pitch"] * self.variance_stats[1] + self.variance_stats[0]).exp() * voiced  # (batch, phones)
+        index, _, _ = regulate_length(durations, post.shape[1])
+        return post, frame_mask.sum(1), durations, f0.gather(1, index) * frame_mask
 
     def denormalise(self, mel: Tensor) -> Tensor:
         """Normalised model output -> natural-log mel magnitudes."""

@@ -26,7 +26,7 @@ from dlcli.tts.data import AudioConfig
 from dlcli.tts.fastspeech import FastSpeech, FastSpeechConfig
 from dlcli.tts.model import Tacotron, TacotronConfig
 from dlcli.tts.text import EOS, PUNCTUATION, SYMBOL_ID, phonemise
-from dlcli.tts.vocoder import GriffinLim
+from dlcli.tts.vocoder import GriffinLim, SourceFilter
 
 log = logging.getLogger("dlcli.tts")
 TASK = "tts"
@@ -71,7 +71,9 @@ class Request:
 class Synthesizer:
     """A loaded model, its speakers and flow, and the vocoder: reuse it for many utterances."""
 
-    def __init__(self, model_path: Path | None = None, *, device: str = "cpu", iterations: int = 32):
+    def __init__(
+        self, model_path: Path | None = None, *, device: str = "cpu", iterations: int = 32, vocoder: str = "auto"
+    ):
         path = Path(model_path) if model_path else default_model_path()
         if not path.exists() and model_path is None:
             raise CheckpointError("the default model is missing from this installation; pass --model", path=path)
@@ -106,6 +108,13 @@ class Synthesizer:
             self.flow.eval()
         self.references = [m.float() for m in extra.get("reference_mels") or []]
         self.vocoder = GriffinLim(self.audio, iterations=iterations, device=device)
+        # duration models predict f0, so they can drive the source-filter vocoder (docs/BENCHMARKS.md, vocoder table)
+        choice = (extra.get("vocoder") or "griffin-lim") if vocoder == "auto" else vocoder
+        if choice not in ("griffin-lim", "source-filter"):
+            raise UsageError(f"vocoder must be griffin-lim or source-filter, not {choice!r}")
+        if choice == "source-filter" and not self.duration_model:
+            raise UsageError("the source-filter vocoder needs f0, which only the duration model predicts")
+        self.source_filter = SourceFilter(self.audio, device=device) if choice == "source-filter" else None
         self.default_speaker = str(extra.get("default_speaker") or self.speakers[0])
 
     # ------------------------------------------------------------------ voices
@@ -244,11 +253,14 @@ class Synthesizer:
             reference = self.references[seed % len(self.references)][None].to(self.device)
         audio = []
         for ids in pieces:
-            mel, frames, _ = self.model.infer(
-                torch.tensor([ids], device=self.device), vector[None], reference, prosody_scale
-            )
+            phones = torch.tensor([ids], device=self.device)
+            mel, frames, _, f0 = self.model.infer(phones, vector[None], reference, prosody_scale, with_f0=True)
             log_mel = self.model.denormalise(mel[:, : int(frames[0])])
-            audio.append(self.vocoder(log_mel, seed=seed)[0].cpu().numpy())
+            if self.source_filter is not None:
+                f0 = f0[0, : int(frames[0])].float().cpu()
+                audio.append(self.source_filter(log_mel, f0, (f0 > 0).float(), seed=seed)[0].cpu().numpy())
+            else:
+                audio.append(self.vocoder(log_mel, seed=seed)[0].cpu().numpy())
         return np.concatenate(audio).astype(np.float32)
 
 
@@ -323,7 +335,9 @@ def synthesize_batch(synth: Synthesizer, requests: list[Request], *, prosody_sca
     return reports, problems
 
 
-def export_model(run: Path, destination: Path, *, default_speaker: str | None = None, half: bool = True) -> Path:
+def export_model(
+    run: Path, destination: Path, *, default_speaker: str | None = None, half: bool = True, vocoder: str | None = None
+) -> Path:
     """A compact inference checkpoint from a run: no optimizer state, fp16 weights, a default voice."""
     from dlcli.train import save_checkpoint
 
@@ -348,5 +362,9 @@ def export_model(run: Path, destination: Path, *, default_speaker: str | None = 
         if default_speaker not in speakers:
             raise InputError(f"unknown speaker '{default_speaker}'", path=run)
         checkpoint["extra"]["default_speaker"] = default_speaker
+    if vocoder is not None:
+        if vocoder == "source-filter" and checkpoint["model_config"].get("architecture") != "fastspeech":
+            raise UsageError("the source-filter vocoder needs f0, which only the duration model predicts")
+        checkpoint["extra"]["vocoder"] = vocoder
     destination.parent.mkdir(parents=True, exist_ok=True)
     return save_checkpoint(checkpoint, destination)

@@ -180,6 +180,35 @@ def test_synth_bad_input_keeps_clear_errors(tiny_run, tmp_path):
     assert unknown.exit_code != 0 and "unknown speaker 'nobody'" in unknown.output
 
 
+def test_source_filter_puts_harmonics_at_the_given_f0_even_on_a_flat_mel():
+    from dlcli.tts.data import AudioConfig
+    from dlcli.tts.vocoder import SourceFilter
+
+    audio = AudioConfig()
+    frames = 80
+    flat = torch.zeros(1, frames, 80)  # no harmonic structure at all in the mel
+    wave = SourceFilter(audio)(flat, torch.full((frames,), 125.0), torch.ones(frames))[0]
+    assert wave.shape[0] == (frames - 1) * audio.hop_length and torch.isfinite(wave).all()
+    spectrum = torch.fft.rfft(wave * torch.hann_window(len(wave))).abs()
+    hertz_per_bin = audio.sample_rate / len(wave)
+    low = spectrum[int(80 / hertz_per_bin) : int(1000 / hertz_per_bin)]
+    peak = (low.argmax() + int(80 / hertz_per_bin)) * hertz_per_bin
+    assert abs(float(peak) / 125.0 - round(float(peak) / 125.0)) < 0.05  # the strongest line is a harmonic of 125 Hz
+
+
+@needs_flite
+def test_synth_with_the_source_filter_vocoder(tiny_run, tmp_path):
+    _, run = tiny_run
+    out = tmp_path / "sf.wav"
+    result = invoke("tts", "synth", "Hello world.", "--model", run, "--out", out, "--vocoder", "source-filter")
+    assert result.exit_code == 0, result.output
+    audio, _ = soundfile.read(out)
+    assert np.isfinite(audio).all() and len(audio) > 0
+    exported = tmp_path / "sf.pt"
+    assert invoke("tts", "export", run, "--out", exported, "--vocoder", "source-filter").exit_code == 0
+    assert torch.load(exported, weights_only=True)["extra"]["vocoder"] == "source-filter"
+
+
 def test_training_on_a_corpus_without_alignments_says_what_to_do(tmp_path):
     result = invoke("tts", "train", UNALIGNED, "--out", tmp_path / "run", "--preset", "tiny", "--max-steps", "1")
     assert result.exit_code != 0 and "--arch tacotron" in result.output
