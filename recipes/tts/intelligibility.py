@@ -52,14 +52,19 @@ def plot(results: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    points = sorted((r["step"], r["default"]["wer"]) for r in results.values() if "default" in r)
-    if not points:
-        return
     figure, axis = plt.subplots(figsize=(6, 4))
-    axis.plot([p[0] for p in points], [p[1] for p in points], "o-")
+    top = 100
+    for vocoder in sorted({r.get("vocoder", "auto") for r in results.values()}):
+        points = sorted(
+            (r["step"], r["default"]["wer"]) for r in results.values() if "default" in r and r.get("vocoder") == vocoder
+        )
+        if points:
+            axis.plot([p[0] for p in points], [p[1] for p in points], "o-", label=vocoder)
+            top = max(top, max(p[1] for p in points))
+    axis.legend()
     axis.set_xlabel("training step")
     axis.set_ylabel("pocketsphinx WER % (default voice)")
-    axis.set_ylim(0, max(100, max(p[1] for p in points)))
+    axis.set_ylim(0, top)
     axis.grid(alpha=0.3)
     axis.set_title("duration model: WER on unseen sentences vs training steps")
     figure.tight_layout()
@@ -76,6 +81,7 @@ def main() -> None:
     parser.add_argument("--voices", default="", help="comma-separated corpus voices sharing the sentences")
     parser.add_argument("--sampled", type=int, default=0, help="flow-sampled voices (seeds 1..N) sharing them")
     parser.add_argument("--iterations", type=int, default=32)
+    parser.add_argument("--vocoder", default="auto", help="auto (the model's), griffin-lim or source-filter")
     parser.add_argument("--out", type=Path, default=Path("runs/tts-wer-curve"))
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -85,11 +91,11 @@ def main() -> None:
     store = args.out / "results.json"
     results = json.loads(store.read_text()) if store.is_file() else {}
     for checkpoint in args.checkpoints:
-        key = str(checkpoint)
+        key = f"{checkpoint} {args.vocoder}"
         step = int(torch.load(checkpoint, weights_only=True, map_location="cpu")["metrics"]["step"])
         entry = results.get(key) if results.get(key, {}).get("step") == step else None
-        entry = entry or {"step": step}
-        synth = Synthesizer(checkpoint, iterations=args.iterations)
+        entry = entry or {"step": step, "vocoder": args.vocoder}
+        synth = Synthesizer(checkpoint, iterations=args.iterations, vocoder=args.vocoder)
         if args.default and "default" not in entry:
             entry["default"] = score(synth, sentences, [Voice()], [0])
         if args.voices and "voices" not in entry:
@@ -101,7 +107,7 @@ def main() -> None:
         results[key] = entry
         write_text_atomic(store, json.dumps(results, indent=1))
         summary = {k: v["wer"] for k, v in entry.items() if isinstance(v, dict)}
-        print(f"{checkpoint} step {step}: WER {summary}", flush=True)
+        print(f"{checkpoint} ({args.vocoder}) step {step}: WER {summary}", flush=True)
     plot(results, args.out / "wer-vs-steps.png")
 
 

@@ -68,6 +68,19 @@ def test_a_bad_alignment_is_reported_and_skipped(tmp_path):
     assert len(utterances) == 11 and "metadata.csv:1: bad alignment" in problems[0]
 
 
+def test_an_unreadable_audio_file_is_skipped_with_its_name(tmp_path):
+    from dlcli.tts.config import TTSConfig
+    from dlcli.tts.train import _load_waveforms
+
+    corpus = tmp_path / "c"
+    shutil.copytree(ALIGNED, corpus)
+    utterances, _ = read_corpus(corpus)
+    utterances[1].audio.write_bytes(b"not audio at all")
+    kept, waveforms, problems = _load_waveforms(utterances, TTSConfig())
+    assert len(kept) == len(waveforms) == 11 and len(problems) == 1
+    assert str(utterances[1].audio.name) in problems[0]
+
+
 def test_length_regulator_repeats_phones_for_their_frames():
     index, position, mask = regulate_length(torch.tensor([[2, 0, 3], [1, 1, 0]]))
     assert index.tolist() == [[0, 0, 2, 2, 2], [0, 1, 2, 2, 2]]
