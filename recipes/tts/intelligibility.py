@@ -81,6 +81,7 @@ def main() -> None:
     parser.add_argument("--voices", default="", help="comma-separated corpus voices sharing the sentences")
     parser.add_argument("--sampled", type=int, default=0, help="flow-sampled voices (seeds 1..N) sharing them")
     parser.add_argument("--iterations", type=int, default=32)
+    parser.add_argument("--source", action="store_true", help="also score the default voice's own rendering")
     parser.add_argument("--vocoder", default="auto", help="auto (the model's), griffin-lim or source-filter")
     parser.add_argument("--out", type=Path, default=Path("runs/tts-wer-curve"))
     args = parser.parse_args()
@@ -104,6 +105,16 @@ def main() -> None:
         if args.sampled and "sampled" not in entry:
             seeds = list(range(1, args.sampled + 1))
             entry["sampled"] = {"seeds": seeds, **score(synth, sentences, [Voice(sample=True)], seeds)}
+        if args.source and "source" not in entry:  # the corpus voice itself reading the same sentences
+            from dlcli.tts.align import spoken_text
+            from dlcli.tts.corpus import Voice as Recipe
+            from dlcli.tts.corpus import render
+
+            recipe = Recipe.from_dict(synth.voices[synth.default_speaker])
+            waves = [render(recipe, spoken_text(normalise(t).tokens)) for t in sentences]
+            hypotheses = [transcribe(w) for w in waves]
+            references = [normalise(t).text for t in sentences]
+            entry["source"] = {"voice": synth.default_speaker, "wer": round(wer(references, hypotheses), 2)}
         results[key] = entry
         write_text_atomic(store, json.dumps(results, indent=1))
         summary = {k: v["wer"] for k, v in entry.items() if isinstance(v, dict)}
