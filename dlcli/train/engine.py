@@ -205,7 +205,7 @@ class _Accumulator:
         for key, (values, sizes) in self._pending.items():
             if not values:
                 continue
-            if isinstance(values[0], Tensor):
+            if isinstance(values[0], Tensor) and values[0].device.type != "cpu":
                 stacked = torch.stack([v.float().reshape(()) for v in values])
                 total = float((stacked * torch.tensor(sizes, dtype=stacked.dtype, device=stacked.device)).sum())
             else:

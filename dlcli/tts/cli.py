@@ -16,6 +16,8 @@ app = typer.Typer(help="Multi-speaker text-to-speech: corpus, train, synth, spea
 
 
 Variant = choices("Variant", ("proposed", "baseline"))
+Architecture = choices("Architecture", ("fastspeech", "tacotron"))
+VocoderChoice = choices("VocoderChoice", ("auto", "griffin-lim", "source-filter"))
 Preset = choices("Preset", ("small", "paper", "tiny"))  # tts.config.PRESETS (which imports torch)
 
 
@@ -38,6 +40,9 @@ def corpus(
     jobs: Annotated[int, typer.Option("--workers", "--jobs", help="Parallel synthesis processes.")] = 2,
     audio_format: Annotated[str, typer.Option("--format", help="wav or flac.")] = "wav",
     as_json: Json = False,
+    plain_utterances: Annotated[
+        Optional[int], typer.Option(help="Sentences for each unmodified flite voice (default: --utterances).")
+    ] = None,
 ) -> None:
     """Generate a multi-speaker corpus from offline voices over generated sentences."""
     from dlcli.tts.corpus import generate_corpus
@@ -50,6 +55,7 @@ def corpus(
         seed=seed,
         jobs=jobs,
         audio_format=audio_format,
+        plain_utterances=plain_utterances,
     )
     if as_json:
         return echo_json({"utterances": len(made), "speakers": speakers, "out": str(out)})
@@ -64,6 +70,12 @@ def train(
     preset: Annotated[
         Preset, typer.Option(help="Model sizes: small (CPU), paper, tiny (tests).", rich_help_panel="Model")
     ] = Preset("small"),
+    arch: Annotated[
+        Optional[Architecture],
+        typer.Option(
+            "--arch", help="fastspeech (durations from the corpus alignments) or tacotron.", rich_help_panel="Model"
+        ),
+    ] = None,
     variant: Annotated[Optional[Variant], typer.Option(help="proposed or baseline.", rich_help_panel="Model")] = None,
     activation: Annotated[
         Optional[str],
@@ -86,7 +98,7 @@ def train(
     show_config: PrintConfig = False,
     as_json: Json = False,
 ) -> None:
-    """Train the speaker flow and the Tacotron (resumable; alignment and mel PNGs at each validation)."""
+    """Train the speaker flow and the acoustic model (resumable; mel PNGs at each validation)."""
     from dlcli.config import from_dict
     from dlcli.nn.names import canonical_name
     from dlcli.runtime import train_overrides
@@ -95,7 +107,9 @@ def train(
 
     base = from_dict(TTSConfig, PRESETS[preset.value])
     overrides = {
+        "architecture": arch.value if arch else None,
         "model.variant": variant.value if variant else None,
+        "fastspeech.variant": variant.value if variant else None,
         "model.activation": canonical_name(activation) if activation else None,
         "model.reduction": reduction,
         "data.real_speakers": str(real_speakers) if real_speakers else None,
@@ -129,6 +143,9 @@ def synth(
     ] = None,
     stdin: Annotated[bool, typer.Option("--stdin", help="Read lines (text or JSON) from standard input.")] = False,
     iterations: Annotated[int, typer.Option(help="Griffin-Lim iterations.")] = 32,
+    vocoder: Annotated[
+        VocoderChoice, typer.Option(help="auto (the model's), griffin-lim, or source-filter (duration models).")
+    ] = VocoderChoice("auto"),
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON report per utterance.")] = False,
     threads: ThreadsOption = None,
 ) -> None:
@@ -154,7 +171,7 @@ def synth(
     seed = runtime.seed if runtime.seed is not None else seed
     voice = Voice(speaker=speaker, sample=sample_speaker, mix=mix, vary_speaker=vary_speaker, temperature=temperature)
     device = "cpu" if runtime.device == "auto" else runtime.device
-    synthesizer = Synthesizer(model, device=device, iterations=iterations)
+    synthesizer = Synthesizer(model, device=device, iterations=iterations, vocoder=vocoder.value)
     if text is not None:
         requests = [Request(text, out, voice, seed)]
     else:
@@ -263,11 +280,15 @@ def export(
     default_speaker: Annotated[Optional[str], typer.Option(help="Voice used when synth gets no --speaker.")] = None,
     fp32: Annotated[bool, typer.Option("--fp32", help="Keep fp32 weights (default: fp16, half the size).")] = False,
     as_json: Json = False,
+    vocoder: Annotated[
+        Optional[VocoderChoice], typer.Option(help="The vocoder synth uses by default with this model.")
+    ] = None,
 ) -> None:
     """Write a compact inference checkpoint (how the shipped default model is made)."""
     from dlcli.tts.synth import export_model
 
-    path = export_model(run, out, default_speaker=default_speaker, half=not fp32)
+    chosen = vocoder.value if vocoder and vocoder.value != "auto" else None
+    path = export_model(run, out, default_speaker=default_speaker, half=not fp32, vocoder=chosen)
     if as_json:
         return echo_json({"path": str(path), "bytes": path.stat().st_size})
     typer.echo(f"{path}: {path.stat().st_size / 1e6:.1f} MB")

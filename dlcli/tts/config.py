@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from dlcli.train.config import TrainConfig
 from dlcli.tts.data import AudioConfig
+from dlcli.tts.fastspeech import FastSpeechConfig
 from dlcli.tts.flow import FlowConfig
 from dlcli.tts.model import TacotronConfig
 
@@ -17,6 +18,10 @@ class LossConfig:
     stop: float = 1.0  # weight of the stop-token cross-entropy
     stop_pos_weight: float = 5.0  # the single "stop" step is rare: weigh it up
     kl: float = 1e-3  # weight of the residual branch's KL term (proposed model)
+    sharpness: float = 1.0  # duration model: L1 between mel differences along time and frequency (against blur)
+    duration: float = 1.0  # duration model: squared error of log(1 + frames)
+    pitch: float = 1.0  # duration model: squared error of normalised log f0 (voiced phones) + voicing BCE
+    energy: float = 1.0  # duration model: squared error of normalised energy
 
 
 @dataclass
@@ -26,6 +31,7 @@ class DataConfig:
     max_seconds: float = 8.0  # longer utterances are skipped (memory, decoder steps)
     real_speakers: str | None = None  # folder of real recordings that help the flow see a real voice space
     plots: int = 2  # validation utterances synthesised free-running and plotted at each validation
+    embeddings_per_speaker: int = 0  # utterances per speaker embedded for the flow (0: all; large corpora: ~20)
 
 
 def _train_defaults() -> TrainConfig:
@@ -45,8 +51,10 @@ def _train_defaults() -> TrainConfig:
 
 @dataclass
 class TTSConfig:
+    architecture: str = "fastspeech"  # fastspeech (durations from the corpus alignments) | tacotron (attention)
     audio: AudioConfig = field(default_factory=AudioConfig)
-    model: TacotronConfig = field(default_factory=TacotronConfig)
+    model: TacotronConfig = field(default_factory=TacotronConfig)  # the Tacotron's sizes
+    fastspeech: FastSpeechConfig = field(default_factory=FastSpeechConfig)  # the duration model's sizes
     flow: FlowConfig = field(default_factory=FlowConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -88,6 +96,14 @@ TINY = {
         "decoder_rnn_dim": 48,
         "attention_dim": 24,
         "postnet_dim": 32,
+    },
+    "fastspeech": {
+        "dim": 24,
+        "encoder_layers": 2,
+        "decoder_layers": 2,
+        "predictor_dim": 16,
+        "prosody_dim": 8,
+        "postnet_dim": 16,
     },
     "flow": {"steps": 2, "hidden": 16, "epochs": 5},
     "data": {"batch_size": 8, "plots": 1},

@@ -116,3 +116,52 @@ def collate(examples: list[Example], reduction: int) -> dict[str, Tensor]:
         "speakers": torch.tensor([e.speaker for e in examples]),
         "index": torch.tensor([e.index for e in examples]),
     }
+
+
+@dataclass
+class PhoneExample:
+    """One aligned utterance for the duration model (per-phone targets normalised like the mel)."""
+
+    phones: Tensor  # (phones,) long, ids of align.PHONES
+    durations: Tensor  # (phones,) long, frames; sums to len(mel)
+    pitch: Tensor  # (phones,) normalised log f0 (0 where unvoiced)
+    voiced: Tensor  # (phones,) 0/1
+    energy: Tensor  # (phones,) normalised mean log-mel level
+    mel: Tensor  # (frames, n_mels) normalised
+    speaker: int
+    index: int
+
+
+class PhoneBatches(BucketBatches):
+    """Length-bucketed batches of aligned utterances (the same epoch-seeded buckets as the Tacotron's)."""
+
+    def __init__(self, examples: list[PhoneExample], batch_size: int, seed: int = 0, shuffle: bool = True):
+        super().__init__(examples, batch_size, 1, seed, shuffle)
+
+    def __getitem__(self, index: int) -> dict[str, Tensor]:
+        return collate_phones([self.examples[i] for i in self.batches[index]])
+
+
+def collate_phones(examples: list[PhoneExample]) -> dict[str, Tensor]:
+    """Pad phones (id 0) and their targets, and mels to the longest utterance of the batch."""
+    batch = len(examples)
+    phones = max(len(e.phones) for e in examples)
+    frames = max(len(e.mel) for e in examples)
+    out = {
+        "phones": torch.zeros(batch, phones, dtype=torch.long),
+        "durations": torch.zeros(batch, phones, dtype=torch.long),
+        "pitch": torch.zeros(batch, phones),
+        "voiced": torch.zeros(batch, phones),
+        "energy": torch.zeros(batch, phones),
+        "mels": torch.zeros(batch, frames, examples[0].mel.shape[1]),
+    }
+    for row, e in enumerate(examples):
+        n = len(e.phones)
+        for key, value in (("phones", e.phones), ("durations", e.durations), ("pitch", e.pitch)):
+            out[key][row, :n] = value
+        out["voiced"][row, :n], out["energy"][row, :n] = e.voiced, e.energy
+        out["mels"][row, : len(e.mel)] = e.mel
+    out["mel_lengths"] = torch.tensor([len(e.mel) for e in examples])
+    out["speakers"] = torch.tensor([e.speaker for e in examples])
+    out["index"] = torch.tensor([e.index for e in examples])
+    return out

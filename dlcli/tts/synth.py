@@ -24,9 +24,10 @@ from dlcli.errors import CheckpointError, InputError, UsageError
 from dlcli.train import load_checkpoint
 from dlcli.train.loader import load_model
 from dlcli.tts.data import AudioConfig
+from dlcli.tts.fastspeech import FastSpeech, FastSpeechConfig
 from dlcli.tts.model import Tacotron, TacotronConfig
 from dlcli.tts.text import EOS, PUNCTUATION, SYMBOL_ID, phonemise
-from dlcli.tts.vocoder import GriffinLim
+from dlcli.tts.vocoder import GriffinLim, SourceFilter
 
 log = logging.getLogger("dlcli.tts")
 TASK = "tts"
@@ -71,14 +72,20 @@ class Request:
 class Synthesizer:
     """A loaded model, its speakers and flow, and the vocoder: reuse it for many utterances."""
 
-    def __init__(self, model_path: Path | None = None, *, device: str = "cpu", iterations: int = 32):
+    def __init__(
+        self, model_path: Path | None = None, *, device: str = "cpu", iterations: int = 32, vocoder: str = "auto"
+    ):
         path = Path(model_path) if model_path else default_model_path()
         if not path.exists() and model_path is None:
             raise CheckpointError("the default model is missing from this installation; pass --model", path=path)
-        loaded = load_model(path, TASK, TacotronConfig, Tacotron, device=device, float32=True)  # shipped in fp16
-        checkpoint = loaded.checkpoint
+        checkpoint = load_checkpoint(path, TASK)
+        # a duration model (FastSpeech family, flite phones) or the reference Tacotron (older checkpoints)
+        fastspeech = (checkpoint.get("model_config") or {}).get("architecture") == "fastspeech"
+        config_class, model_class = (FastSpeechConfig, FastSpeech) if fastspeech else (TacotronConfig, Tacotron)
+        loaded = load_model(path, TASK, config_class, model_class, device=device, checkpoint=checkpoint, float32=True)
         self.path = path
         self.config, self.model = loaded.config, loaded.model
+        self.duration_model = isinstance(self.model, FastSpeech)
         self.device = torch.device(device)
         self.audio = AudioConfig(**checkpoint["features"])
         extra = checkpoint["extra"]
@@ -97,6 +104,13 @@ class Synthesizer:
             self.flow.eval()
         self.references = [m.float() for m in extra.get("reference_mels") or []]
         self.vocoder = GriffinLim(self.audio, iterations=iterations, device=device)
+        # duration models predict f0, so they can drive the source-filter vocoder (docs/BENCHMARKS.md, vocoder table)
+        choice = (extra.get("vocoder") or "griffin-lim") if vocoder == "auto" else vocoder
+        if choice not in ("griffin-lim", "source-filter"):
+            raise UsageError(f"vocoder must be griffin-lim or source-filter, not {choice!r}")
+        if choice == "source-filter" and not self.duration_model:
+            raise UsageError("the source-filter vocoder needs f0, which only the duration model predicts")
+        self.source_filter = SourceFilter(self.audio, device=device) if choice == "source-filter" else None
         self.default_speaker = str(extra.get("default_speaker") or self.speakers[0])
 
     # ------------------------------------------------------------------ voices
@@ -175,6 +189,8 @@ class Synthesizer:
         """A float32 waveform at ``self.audio.sample_rate``."""
         if not text or not text.strip():
             raise InputError("empty text: nothing to synthesise")
+        if self.duration_model:
+            return self._speak_phones(text, voice, seed, prosody_scale)
         sentences = self._sentences(text)
         if not sentences:
             raise InputError(f"no speakable words in the text {text[:40]!r}")
@@ -195,6 +211,53 @@ class Synthesizer:
             audio = self.vocoder(log_mel, seed=seed)[0].cpu().numpy()
             pieces += [audio, pause]
         return np.concatenate(pieces[:-1]).astype(np.float32)
+
+    # ------------------------------------------------------------------ duration model
+    MAX_PHONES = 400  # longer inputs are cut at pauses into pieces of at most this many phones
+
+    def _phone_pieces(self, text: str) -> list[list[int]]:
+        """flite's phones for the normalised text (the front end the corpus was aligned with), cut at pauses."""
+        from dlcli.tts.align import PHONE_ID, phone_ids, spoken_text, text_phones
+        from dlcli.tts.text import normalise
+
+        normalised = normalise(text)
+        if normalised.dropped:
+            log.warning(f"ignored characters: {' '.join(sorted(set(normalised.dropped)))}")
+        words = spoken_text(normalised.tokens)
+        phones = text_phones(words) if words.strip(" ,.;:!?") else []
+        if not any(phone != "pau" for phone in phones):
+            raise InputError(f"no speakable words in the text {text[:40]!r}")
+        ids = phone_ids(phones)
+        pieces, start = [], 0
+        while len(ids) - start > self.MAX_PHONES:
+            window = ids[start : start + self.MAX_PHONES]
+            pauses = [i for i, p in enumerate(window) if p == PHONE_ID["pau"] and i > 0]
+            cut = pauses[-1] + 1 if pauses else self.MAX_PHONES
+            pieces.append(ids[start : start + cut])
+            start += cut
+        return pieces + [ids[start:]]
+
+    def _speak_phones(self, text: str, voice: Voice | None, seed: int, prosody_scale: float) -> np.ndarray:
+        pieces = self._phone_pieces(text)
+        generator = torch.Generator().manual_seed(seed)
+        torch.manual_seed(seed)  # the residual branch's draw
+        vector = self.voice_vector(voice or Voice(), generator).to(self.device)
+        reference = None
+        if self.config.variant == "baseline":
+            if not self.references:
+                raise CheckpointError("baseline model without reference spectrograms", path=self.path)
+            reference = self.references[seed % len(self.references)][None].to(self.device)
+        audio = []
+        for ids in pieces:
+            phones = torch.tensor([ids], device=self.device)
+            mel, frames, _, f0 = self.model.infer(phones, vector[None], reference, prosody_scale, with_f0=True)
+            log_mel = self.model.denormalise(mel[:, : int(frames[0])])
+            if self.source_filter is not None:
+                f0 = f0[0, : int(frames[0])].float().cpu()
+                audio.append(self.source_filter(log_mel, f0, (f0 > 0).float(), seed=seed)[0].cpu().numpy())
+            else:
+                audio.append(self.vocoder(log_mel, seed=seed)[0].cpu().numpy())
+        return np.concatenate(audio).astype(np.float32)
 
 
 def read_text_lines(path: Path | None) -> list[str]:
@@ -345,7 +408,9 @@ def synthesize_batch(synth: Synthesizer, requests: list[Request], *, prosody_sca
     return reports, problems
 
 
-def export_model(run: Path, destination: Path, *, default_speaker: str | None = None, half: bool = True) -> Path:
+def export_model(
+    run: Path, destination: Path, *, default_speaker: str | None = None, half: bool = True, vocoder: str | None = None
+) -> Path:
     """A compact inference checkpoint from a run: no optimizer state, fp16 weights, a default voice."""
     from dlcli.train import save_checkpoint
 
@@ -370,5 +435,9 @@ def export_model(run: Path, destination: Path, *, default_speaker: str | None = 
         if default_speaker not in speakers:
             raise InputError(f"unknown speaker '{default_speaker}'", path=run)
         checkpoint["extra"]["default_speaker"] = default_speaker
+    if vocoder is not None:
+        if vocoder == "source-filter" and checkpoint["model_config"].get("architecture") != "fastspeech":
+            raise UsageError("the source-filter vocoder needs f0, which only the duration model predicts")
+        checkpoint["extra"]["vocoder"] = vocoder
     destination.parent.mkdir(parents=True, exist_ok=True)
     return save_checkpoint(checkpoint, destination)

@@ -1,4 +1,4 @@
-"""``tts train``: corpus -> speaker embeddings -> speaker flow -> Tacotron, resumable.
+"""``tts train``: corpus -> speaker embeddings -> speaker flow -> acoustic model (duration model or Tacotron), resumable.
 
 Stages that are expensive and deterministic are cached: utterance embeddings next to the
 corpus, the fitted flow and the mel features in the run folder, so ``--resume`` goes
@@ -54,9 +54,81 @@ def _load_waveforms(utterances, config: TTSConfig):
     return kept, waveforms, problems
 
 
+def _aligned_only(utterances, corpus: Path, config: TTSConfig, problems: list[str]):
+    """The utterances the duration model can use: those with a phone alignment at the configured hop."""
+    from dlcli.tts.corpus import read_layout
+
+    layout = read_layout(corpus if Path(corpus).is_dir() else Path(corpus).parent)
+    if int(layout["hop_length"]) != config.audio.hop_length or int(layout["sample_rate"]) != config.audio.sample_rate:
+        raise InputError(
+            f"the corpus's alignments count frames of {layout['hop_length']} samples at {layout['sample_rate']} Hz, "
+            f"the model's features {config.audio.hop_length} at {config.audio.sample_rate} Hz",
+            path=corpus,
+        )
+    aligned = [u for u in utterances if u.phones is not None]
+    if not aligned:
+        raise InputError(
+            "no utterance has a phone alignment (the 4th metadata column); the duration model needs a corpus "
+            "made by 'dlcli tts corpus' with flite voices, or train the attention model with --arch tacotron",
+            path=corpus,
+        )
+    if len(aligned) < len(utterances):
+        problems.append(f"{len(utterances) - len(aligned)} utterances without a phone alignment (not used)")
+    return aligned
+
+
+def _embedding_subset(speakers: list[str], per_speaker: int, seed: int) -> list[int]:
+    """Indices of at most ``per_speaker`` utterances of each speaker (all when 0)."""
+    if per_speaker <= 0:
+        return list(range(len(speakers)))
+    rng = random.Random(seed)
+    by_speaker: dict[str, list[int]] = {}
+    for i, speaker in enumerate(speakers):
+        by_speaker.setdefault(speaker, []).append(i)
+    chosen = []
+    for indices in by_speaker.values():
+        chosen += sorted(rng.sample(indices, min(per_speaker, len(indices))))
+    return sorted(chosen)
+
+
+def _phone_examples(utterances, waveforms, mels, index, problems):
+    """Aligned examples with per-phone pitch, voicing and energy (un-normalised)."""
+    from dlcli.tts.align import phone_ids, phone_prosody
+    from dlcli.tts.data import PhoneExample
+
+    examples = []
+    for i, (u, wave, mel) in enumerate(zip(utterances, waveforms, mels)):
+        durations = list(u.durations)
+        gap = len(mel) - sum(durations)
+        if abs(gap) > 2:
+            problems.append(f"{u.audio}: alignment covers {sum(durations)} frames, the audio {len(mel)}")
+            continue
+        durations[-1] = max(0, durations[-1] + gap)
+        if sum(durations) != len(mel):
+            problems.append(f"{u.audio}: alignment does not match the audio")
+            continue
+        log_f0, voiced, energy = phone_prosody(torch.from_numpy(wave), mel, u.phones, durations)
+        examples.append(
+            PhoneExample(
+                torch.tensor(phone_ids(u.phones)),
+                torch.tensor(durations),
+                log_f0,
+                voiced,
+                energy,
+                mel,
+                index[u.speaker],
+                i,
+            )
+        )
+    return examples
+
+
 def prepare(corpus: Path, run_dir: Path, config: TTSConfig):
     """Everything the acoustic model trains on: examples, speakers, conditioning tables, flow."""
     utterances, problems = read_corpus(corpus)
+    duration_model = config.architecture == "fastspeech"
+    if duration_model:
+        utterances = _aligned_only(utterances, corpus, config, problems)
     utterances, waveforms, audio_problems = _load_waveforms(utterances, config)
     problems += audio_problems
     for problem in problems[:5]:
@@ -66,12 +138,15 @@ def prepare(corpus: Path, run_dir: Path, config: TTSConfig):
     if len(utterances) < 2:
         raise InputError("fewer than 2 usable utterances", path=corpus)
     cache = Path(corpus) / CACHE_NAME if Path(corpus).is_dir() else None
-    embeddings = embed_files([u.audio for u in utterances], cache, quiet=console_is_quiet())
-    speakers = [u.speaker for u in utterances]
+    all_speakers = [u.speaker for u in utterances]
+    subset = _embedding_subset(all_speakers, config.data.embeddings_per_speaker, config.train.seed)
+    embeddings = embed_files([utterances[i].audio for i in subset], cache, quiet=console_is_quiet())
+    speakers = [all_speakers[i] for i in subset]
     names, means = speaker_means(embeddings, speakers)
+    variant = config.fastspeech.variant if duration_model else config.model.variant
 
     flow_state, flow_stats = None, {}
-    if config.model.variant == "proposed":
+    if variant == "proposed":
         flow_path = run_dir / "flow.pt"
         flow_data = embeddings
         if config.data.real_speakers:
@@ -99,12 +174,16 @@ def prepare(corpus: Path, run_dir: Path, config: TTSConfig):
         table_mean, table_sigma = torch.from_numpy(means), torch.zeros(len(names), means.shape[1])
 
     mels = log_mels(waveforms, config.audio)
-    phonemes = [phonemise(u.text) for u in utterances]
     index = {name: i for i, name in enumerate(names)}
-    examples = [
-        Example(torch.tensor(p.ids), mel, index[u.speaker], i)
-        for i, (u, p, mel) in enumerate(zip(utterances, phonemes, mels))
-    ]
+    if duration_model:
+        examples = _phone_examples(utterances, waveforms, mels, index, problems)
+    else:
+        phonemes = [phonemise(u.text) for u in utterances]
+        examples = [
+            Example(torch.tensor(p.ids), mel, index[u.speaker], i)
+            for i, (u, p, mel) in enumerate(zip(utterances, phonemes, mels))
+        ]
+    del waveforms
     rng = random.Random(config.train.seed)
     order = list(range(len(examples)))
     rng.shuffle(order)
@@ -114,6 +193,14 @@ def prepare(corpus: Path, run_dir: Path, config: TTSConfig):
     mel_mean, mel_std = stacked.mean(0), stacked.std(0).clamp_min(1e-3)
     for example in examples:
         example.mel = (example.mel - mel_mean) / mel_std
+    variance_stats = None
+    if duration_model:  # normalise log f0 (voiced phones) and energy with the training set's statistics
+        voiced = torch.cat([examples[i].pitch[examples[i].voiced > 0] for i in train_ids])
+        energy = torch.cat([examples[i].energy for i in train_ids])
+        variance_stats = torch.stack([voiced.mean(), voiced.std().clamp_min(1e-3), energy.mean(), energy.std()])
+        for example in examples:
+            example.pitch = (example.pitch - variance_stats[0]) / variance_stats[1] * example.voiced
+            example.energy = (example.energy - variance_stats[2]) / variance_stats[3].clamp_min(1e-3)
     train = [examples[i] for i in train_ids]
     val = [examples[i] for i in sorted(val_ids)]
     return {
@@ -127,10 +214,11 @@ def prepare(corpus: Path, run_dir: Path, config: TTSConfig):
         "table_sigma": table_sigma,
         "mel_mean": mel_mean,
         "mel_std": mel_std,
+        "variance_stats": variance_stats,
         "flow_state": flow_state,
         "flow_stats": flow_stats,
         "voices": {name: to_dict(v) for name, v in read_voices(corpus).items() if name in index},
-        "counts": {name: speakers.count(name) for name in names},
+        "counts": {name: all_speakers.count(name) for name in names},
     }
 
 
@@ -178,6 +266,100 @@ def make_step(config: TTSConfig):
     return step
 
 
+def sharpness_loss(prediction, target, mask):
+    """L1 between the differences of neighbouring frames and of neighbouring mel bins.
+
+    A blurred prediction has flat differences where the target has harmonics, formant edges
+    and onsets, so unlike L1 on the mel alone this term does not reward averaging."""
+    time = (prediction[:, 1:] - prediction[:, :-1]) - (target[:, 1:] - target[:, :-1])
+    time_mask = mask[:, 1:] * mask[:, :-1]
+    frequency = (prediction[..., 1:] - prediction[..., :-1]) - (target[..., 1:] - target[..., :-1])
+    return (time.abs() * time_mask).sum() / (time_mask.sum() * time.shape[2]).clamp_min(1) + (
+        frequency.abs() * mask
+    ).sum() / (mask.sum() * frequency.shape[2]).clamp_min(1)
+
+
+def make_duration_step(config: TTSConfig):
+    """Loss of the duration model: mel L1 (decoder and post-net) + sharpness + variance predictors + KL."""
+    weights = config.loss
+
+    def step(model, batch, context):
+        core = context.model  # the bare model (under DDP, ``model`` is the wrapper)
+        vectors = core.speaker_vectors(batch["speakers"], sample=True)
+        reference = batch["mels"] if core.config.variant == "baseline" else None
+        mel, post, frame_mask, predicted, kl = model(
+            batch["phones"], batch["durations"], batch["pitch"], batch["voiced"], batch["energy"], vectors, reference
+        )
+        target, lengths = batch["mels"], batch["mel_lengths"]
+        frames = min(target.shape[1], mel.shape[1])
+        mel, post, target = mel[:, :frames].float(), post[:, :frames].float(), target[:, :frames]
+        mask = frame_mask[:, :frames].unsqueeze(2).float()
+        mel_loss = masked_l1(mel, target, lengths)
+        post_loss = masked_l1(post, target, lengths)
+        sharp = sharpness_loss(post, target, mask)
+        phones = (batch["phones"] != 0).float()
+        count = phones.sum().clamp_min(1)
+        duration_loss = (
+            (predicted["log_duration"].float() - torch.log1p(batch["durations"].float())) ** 2 * phones
+        ).sum()
+        duration_loss = duration_loss / count
+        voiced = batch["voiced"] * phones
+        pitch_loss = ((predicted["pitch"].float() - batch["pitch"]) ** 2 * voiced).sum() / voiced.sum().clamp_min(1)
+        voicing_loss = (
+            F.binary_cross_entropy_with_logits(predicted["voicing"].float(), batch["voiced"], reduction="none") * phones
+        ).sum() / count
+        energy_loss = ((predicted["energy"].float() - batch["energy"]) ** 2 * phones).sum() / count
+        kl_loss = kl.float().mean()
+        loss = (
+            mel_loss
+            + post_loss
+            + weights.sharpness * sharp
+            + weights.duration * duration_loss
+            + weights.pitch * (pitch_loss + voicing_loss)
+            + weights.energy * energy_loss
+            + weights.kl * kl_loss
+        )
+        metrics = {
+            "mel": post_loss.detach(),
+            "sharpness": sharp.detach(),
+            "duration": duration_loss.detach(),
+            "pitch": pitch_loss.detach(),
+            "voicing": voicing_loss.detach(),
+            "energy": energy_loss.detach(),
+        }
+        if core.config.variant == "proposed":
+            metrics["kl"] = kl_loss.detach()
+        return loss, metrics
+
+    return step
+
+
+def make_duration_plots(config: TTSConfig, run_dir: Path, val_examples, names: list[str]):
+    """After the engine's teacher-forced validation: free-running mels (predicted durations) as PNGs."""
+    from dlcli.tts.plots import plot_validation
+
+    def plots(model, context):
+        core, index = context.model, context.validation
+        device = core.mel_mean.device
+        for i, example in enumerate(val_examples[: config.data.plots]):
+            vectors = core.speaker_vectors(torch.tensor([example.speaker], device=device), sample=False)
+            reference = example.mel[None].to(device) if core.config.variant == "baseline" else None
+            mel, frames, durations = core.infer(example.phones[None].to(device), vectors, reference)
+            # which phone each synthesised frame speaks (the duration model's "alignment")
+            alignment = torch.nn.functional.one_hot(
+                torch.repeat_interleave(torch.arange(durations.shape[1]), durations[0].cpu()), durations.shape[1]
+            )
+            plot_validation(
+                run_dir / "plots" / f"validation-{index:04d}-{i}.png",
+                target=example.mel.numpy(),
+                predicted=mel[0, : int(frames[0])].float().cpu().numpy(),
+                alignment=alignment.float().numpy(),
+                title=f"{names[example.speaker]}  (validation {index})",
+            )
+
+    return plots
+
+
 def make_plots(config: TTSConfig, run_dir: Path, val_examples: list[Example], names: list[str]):
     """After the engine's teacher-forced validation: free-running synthesis of a few utterances, plotted to PNG."""
     from dlcli.tts.plots import plot_validation
@@ -216,20 +398,41 @@ def train_tts(corpus: Path, run_dir: Path, config: TTSConfig, *, resume: bool = 
     config.train.batch_size = 1  # the engine's unit is one length bucket of data.batch_size utterances
     seed_everything(seed)
     save_config(config, run_dir / "config.yaml")
+    if config.architecture not in ("fastspeech", "tacotron"):
+        raise UsageError(f"architecture must be fastspeech or tacotron, not {config.architecture!r}")
+    duration_model = config.architecture == "fastspeech"
     prepared = prepare(corpus, run_dir, config)
-    config.model.symbols = len(SYMBOLS)
-    config.model.speakers = len(prepared["names"])
-    model = Tacotron(config.model)
+    if duration_model:
+        from dlcli.tts.align import PHONES
+        from dlcli.tts.data import PhoneBatches
+        from dlcli.tts.fastspeech import FastSpeech
+
+        config.fastspeech.symbols = len(PHONES)
+        config.fastspeech.speakers = len(prepared["names"])
+        model = FastSpeech(config.fastspeech)
+        model.variance_stats.copy_(prepared["variance_stats"])
+        train_data = PhoneBatches(prepared["train"], config.data.batch_size, seed)
+        val_data = PhoneBatches(prepared["val"], config.data.batch_size, shuffle=False) if prepared["val"] else None
+        step_fn = make_duration_step(config)
+        plots_fn = make_duration_plots(config, run_dir, prepared["val"], prepared["names"])
+        model_config, symbols = to_dict(config.fastspeech), list(PHONES)
+    else:
+        config.model.symbols = len(SYMBOLS)
+        config.model.speakers = len(prepared["names"])
+        model = Tacotron(config.model)
+        train_data = BucketBatches(prepared["train"], config.data.batch_size, config.model.reduction, seed)
+        val_data = (
+            BucketBatches(prepared["val"], config.data.batch_size, config.model.reduction, shuffle=False)
+            if prepared["val"]
+            else None
+        )
+        step_fn = make_step(config)
+        plots_fn = make_plots(config, run_dir, prepared["val"], prepared["names"])
+        model_config, symbols = to_dict(config.model), list(SYMBOLS)
     model.speaker_mean.copy_(prepared["table_mean"])
     model.speaker_sigma.copy_(prepared["table_sigma"])
     model.mel_mean.copy_(prepared["mel_mean"])
     model.mel_std.copy_(prepared["mel_std"])
-    train_data = BucketBatches(prepared["train"], config.data.batch_size, config.model.reduction, seed)
-    val_data = (
-        BucketBatches(prepared["val"], config.data.batch_size, config.model.reduction, shuffle=False)
-        if prepared["val"]
-        else None
-    )
     extra = {
         "speakers": prepared["names"],
         "speaker_embeddings": prepared["speaker_embeddings"],
@@ -239,19 +442,19 @@ def train_tts(corpus: Path, run_dir: Path, config: TTSConfig, *, resume: bool = 
         "flow_config": to_dict(config.flow),
         "flow_stats": prepared["flow_stats"],
         "corpus": str(corpus),
-        "symbols": list(SYMBOLS),
+        "symbols": symbols,
     }
-    if config.model.variant == "baseline":  # synthesis needs reference spectrograms: keep a few real ones
+    if model.config.variant == "baseline":  # synthesis needs reference spectrograms: keep a few real ones
         extra["reference_mels"] = [e.mel.half() for e in prepared["train"][:8]]
     trainer = Trainer(
         task=TASK,
         model=model,
-        step_fn=make_step(config),
+        step_fn=step_fn,
         config=config.train,
         run_dir=run_dir,
-        after_evaluate=make_plots(config, run_dir, prepared["val"], prepared["names"]),
+        after_evaluate=plots_fn,
         collate_fn=BucketBatches.unwrap,
-        model_config=to_dict(config.model),
+        model_config=model_config,
         run_config=config,
         labels=prepared["names"],
         features=to_dict(config.audio),

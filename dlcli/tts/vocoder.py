@@ -9,6 +9,7 @@ it runs in fp32 on the model's device, several utterances at once.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -65,3 +66,63 @@ class GriffinLim:
             audio = self._istft(magnitude * angles, length)[:, : max(1, (frames - 1) * self.audio.hop_length)]
             peak = audio.abs().amax(dim=1, keepdim=True).clamp_min(1e-6)
             return audio / peak * 0.9
+
+
+class SourceFilter:
+    """Source-filter vocoder driven by f0: an excitation (pulses where voiced, noise elsewhere) shaped by the mel.
+
+    The mel's magnitudes (through the filterbank's pseudo-inverse) are the filter; the harmonics
+    come from the excitation at the given f0, not from the mel, so a blurred mel still gives a
+    voice with clear harmonics (the idea behind WORLD's and DDSP's harmonic-plus-noise
+    synthesis). One STFT and one inverse STFT: no iterations."""
+
+    def __init__(self, audio: AudioConfig, noise: float = 0.15, device="cpu"):
+        self.audio = audio
+        self.noise = noise
+        filters = mel_filterbank(audio.sample_rate, audio.n_fft, audio.n_mels, audio.f_min, audio.f_max)
+        self.inverse_filters = torch.linalg.pinv(filters).to(device)
+        self.window = torch.hann_window(audio.win_length, device=device)
+
+    def excitation(self, f0: Tensor, voiced: Tensor, length: int, generator: torch.Generator) -> Tensor:
+        """(frames,) f0 in Hz and voicing 0..1 -> (length,) excitation with a flat spectrum on average."""
+        a = self.audio
+        hop = a.hop_length
+        positions = (torch.arange(length, dtype=torch.float32) + 0.5) / hop  # frame coordinate of each sample
+        frames = torch.arange(len(f0), dtype=torch.float32)
+        f0_samples = torch.from_numpy(np.interp(positions.numpy(), frames.numpy(), f0.float().numpy())).float()
+        voicing = torch.from_numpy(np.interp(positions.numpy(), frames.numpy(), voiced.float().numpy())).float()
+        phase = torch.cumsum(f0_samples / a.sample_rate, 0)  # cycles
+        pulses = (torch.floor(phase[1:]) > torch.floor(phase[:-1])).float()
+        pulses = torch.cat([pulses.new_zeros(1), pulses]) * torch.sqrt(a.sample_rate / f0_samples.clamp_min(40))
+        noise = torch.randn(length, generator=generator)
+        return voicing * (pulses + self.noise * noise) + (1 - voicing) * noise
+
+    @torch.no_grad()
+    def __call__(self, log_mel: Tensor, f0: Tensor, voiced: Tensor, seed: int = 0) -> Tensor:
+        """(1, frames, n_mels) log-mel, (frames,) f0 Hz and voicing -> (1, samples) waveform, peak 0.9."""
+        a = self.audio
+        frames = log_mel.shape[1]
+        shortest = 2 * a.n_fft // a.hop_length + 1  # the STFT's reflect padding needs this much
+        if frames < shortest:  # a very short output: pad with silence, cut it off again at the end
+            pad = shortest - frames
+            silence = torch.full_like(log_mel[:, :1], float(np.log(a.log_floor))).expand(-1, pad, -1)
+            wave = self(
+                torch.cat([log_mel, silence], 1),
+                torch.cat([f0, f0.new_zeros(pad)]),
+                torch.cat([voiced, voiced.new_zeros(pad)]),
+                seed,
+            )
+            return wave[:, : max(1, (frames - 1) * a.hop_length)]
+        length = (frames - 1) * a.hop_length
+        generator = torch.Generator().manual_seed(seed)
+        source = self.excitation(f0[:frames], voiced[:frames], length, generator)
+        spectrum = torch.stft(
+            source, a.n_fft, a.hop_length, a.win_length, self.window, center=True, return_complex=True
+        )
+        # whiten each frame of the excitation, then give it the mel's magnitudes
+        level = spectrum.abs().pow(2).mean(0, keepdim=True).sqrt().clamp_min(1e-6)
+        envelope = torch.matmul(self.inverse_filters, log_mel[0].float().exp().T).clamp_min(0)
+        count = min(spectrum.shape[1], envelope.shape[1])
+        shaped = spectrum[:, :count] / level[:, :count] * envelope[:, :count]
+        audio = torch.istft(shaped, a.n_fft, a.hop_length, a.win_length, self.window, center=True, length=length)
+        return (audio / audio.abs().max().clamp_min(1e-6) * 0.9)[None]

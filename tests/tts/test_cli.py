@@ -28,7 +28,21 @@ def tiny_run(tmp_path_factory):
     corpus = root / "corpus"
     shutil.copytree(SAMPLE, corpus)
     run = root / "run"
-    result = invoke("tts", "train", corpus, "--out", run, "--preset", "tiny", "--max-steps", "2", "--epochs", "1")
+    result = invoke(
+        "tts",
+        "train",
+        corpus,
+        "--out",
+        run,
+        "--arch",
+        "tacotron",
+        "--preset",
+        "tiny",
+        "--max-steps",
+        "2",
+        "--epochs",
+        "1",
+    )
     assert result.exit_code == 0, result.output
     return corpus, run
 
@@ -37,10 +51,23 @@ def test_train_writes_checkpoints_plots_and_resumes(tiny_run):
     corpus, run = tiny_run
     assert (run / "last.pt").is_file() and (run / "best.pt").is_file() and (run / "config.yaml").is_file()
     assert list((run / "plots").glob("validation-*.png"))
-    again = invoke("tts", "train", corpus, "--out", run, "--preset", "tiny")
+    again = invoke("tts", "train", corpus, "--out", run, "--arch", "tacotron", "--preset", "tiny")
     assert again.exit_code == 2 and "--resume" in again.output
     resumed = invoke(
-        "tts", "train", corpus, "--out", run, "--preset", "tiny", "--max-steps", "3", "--epochs", "1", "--resume"
+        "tts",
+        "train",
+        corpus,
+        "--out",
+        run,
+        "--arch",
+        "tacotron",
+        "--preset",
+        "tiny",
+        "--max-steps",
+        "3",
+        "--epochs",
+        "1",
+        "--resume",
     )
     assert resumed.exit_code == 0, resumed.output
     assert torch.load(run / "last.pt", weights_only=True)["metrics"]["step"] == 3
