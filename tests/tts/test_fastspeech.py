@@ -120,7 +120,9 @@ def test_model_shapes_and_gradients():
         "mel_lengths": durations.sum(1),
         "speakers": torch.tensor([0, 0]),
     }
-    loss, metrics = make_duration_step(TTSConfig())(model, batch)
+    from dlcli.train.engine import StepContext
+
+    loss, metrics = make_duration_step(TTSConfig())(model, batch, StepContext(model=model))
     assert torch.isfinite(loss) and {"mel", "sharpness", "duration", "pitch", "kl"} <= set(metrics)
     loss.backward()
     for name, parameter in model.named_parameters():
