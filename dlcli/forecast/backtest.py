@@ -84,7 +84,7 @@ def _net(sub: Panel, origin: int, series: np.ndarray, folder: Path, overrides: d
     if data_config is not None:
         config.data = data_config
     result = train_forecaster(sub, config, folder, overwrite=True)
-    model = open_model(result.best_path or folder / "last.pt")
+    model = open_model(result.best_path or folder / "last.pt", config.train.device, config.train.precision)
     return forecast_log(model, model.maker(sub), series, origin, description=f"net from {sub.dates[origin]}")
 
 

@@ -440,7 +440,8 @@ def predict(
     with log_to(log_file):
         cache = str(cache_dir) if cache_dir else None
         summary = run_predict(model, data, out, horizon=horizon, batch_size=batch_size, cache_dir=cache,
-                              data_options=_policies(fill_missing, duplicates))  # fmt: skip
+                              data_options=_policies(fill_missing, duplicates),
+                              device=runtime.device, precision=runtime.precision)  # fmt: skip
     if as_json:
         _echo_json(summary)
     elif not runtime.quiet:
@@ -475,7 +476,8 @@ def evaluate(
     cache = str(cache_dir) if cache_dir else None
     report = run_evaluate(paths[:-1], paths[-1], out, baselines=chosen, test_periods=test_periods,
                           batch_size=batch_size, cache_dir=cache, seed=runtime.seed or 0,
-                          data_options=_policies(fill_missing, duplicates))  # fmt: skip
+                          data_options=_policies(fill_missing, duplicates),
+                          device=runtime.device, precision=runtime.precision)  # fmt: skip
     if as_json:
         _echo_json({k: v for k, v in report.items() if k != "rows"})
     elif not runtime.quiet:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from dlcli.console import console_is_quiet
 from dlcli.errors import UsageError
 from dlcli.files import run_folder_lock, write_text_atomic
 from dlcli.forecast import baselines as base
@@ -25,7 +26,6 @@ from dlcli.forecast.plots import plot_daily, plot_error_distributions, plot_exam
 from dlcli.forecast.predict import forecast_log, open_model
 from dlcli.forecast.train import log_to
 from dlcli.forecast.windows import SplitConfig, make_split
-from dlcli.runtime import runtime
 
 log = logging.getLogger("dlcli.forecast")
 
@@ -70,6 +70,8 @@ def evaluate(
     cache_dir: str | None = None,
     seed: int = 0,
     data_options: dict | None = None,
+    device: str | None = None,
+    precision: str | None = None,
 ) -> dict:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -78,7 +80,7 @@ def evaluate(
         raise UsageError(f"unknown baseline(s) {', '.join(unknown)} (use {', '.join(BASELINES)})")
     with run_folder_lock(out, "the evaluation in"), log_to(out / "evaluate.log"):
         paths = [Path(p) for p in model_paths]
-        models = [open_model(p) for p in paths]
+        models = [open_model(p, device, precision) for p in paths]
         names = _model_names(paths)
         first = models[0]
         for name, model in zip(names, models):
@@ -275,5 +277,5 @@ def _figures(out: Path, panel, forecasts, truths, series_per_period, origins, na
         history_dates=panel.dates[before] if history is not None else None,
         history=history,
     )
-    if not runtime.quiet:
+    if not console_is_quiet():
         log.info(f"figures: {out / 'daily.png'}, {out / 'errors.png'}, {out / 'examples.png'}")

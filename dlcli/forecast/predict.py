@@ -20,13 +20,12 @@ import numpy as np
 import polars as pl
 import torch
 
-from dlcli.console import progress
+from dlcli.console import console_is_quiet, progress
 from dlcli.errors import CheckpointError, UsageError
 from dlcli.files import FileLock, atomic_path
 from dlcli.forecast.data import DataConfig, Panel, load_panel
 from dlcli.forecast.train import load_model
 from dlcli.forecast.windows import Layout, WindowMaker
-from dlcli.runtime import runtime
 from dlcli.train import autocast, choose_device, resolve_precision
 from dlcli.train.device import configure_threads
 
@@ -73,10 +72,11 @@ class LoadedModel:
         return WindowMaker(panel, Layout(**self.features["layout"]), self.features["vocab"], horizon or self.horizon)
 
 
-def open_model(path: str | Path) -> LoadedModel:
+def open_model(path: str | Path, device: str | None = None, precision: str | None = None) -> LoadedModel:
+    """The model at ``path`` on ``device`` (None or auto: CUDA when present) in ``precision`` (None or auto)."""
     configure_threads()
-    device = choose_device(runtime.device)
-    precision = resolve_precision(runtime.precision, device)
+    device = choose_device(device)
+    precision = resolve_precision(precision, device)
     model, features, _ = load_model(path, device)
     return LoadedModel(model, features, device, precision, Path(path))
 
@@ -95,7 +95,7 @@ def forecast_log(
     if batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, not {batch_size}")
     output = np.zeros((len(series), maker.horizon), np.float32)
-    show = not runtime.quiet and len(series) > batch_size
+    show = not console_is_quiet() and len(series) > batch_size
     with progress(disable=not show, transient=True) as bar, torch.inference_mode():
         task = bar.add_task(description, total=len(series), info="")
         for begin in range(0, len(series), batch_size):
@@ -144,6 +144,8 @@ def predict(
     batch_size: int | None = None,
     cache_dir: str | None = None,
     data_options: dict | None = None,
+    device: str | None = None,
+    precision: str | None = None,
 ) -> dict:
     """Forecast every series of ``data`` for ``horizon`` periods after its last observed period."""
     out = Path(out)
@@ -151,7 +153,7 @@ def predict(
         raise UsageError(f"--out must end in .parquet or .csv, not {out.name}")
     with FileLock(out.with_name(out.name + ".lock"), what=str(out)):
         started = time.perf_counter()
-        loaded = open_model(model_path)
+        loaded = open_model(model_path, device, precision)
         horizon = loaded.horizon if horizon is None else horizon
         if not 1 <= horizon <= loaded.horizon:
             raise UsageError(f"--horizon must be 1..{loaded.horizon} (the model forecasts at most {loaded.horizon} periods), not {horizon}")  # fmt: skip

@@ -41,7 +41,6 @@ from dlcli.forecast.world import (
     make_stores,
     oil_walk,
 )
-from dlcli.runtime import runtime
 
 log = logging.getLogger("dlcli.forecast")
 
@@ -182,7 +181,7 @@ def simulate(cfg: SimulationConfig, out: str | Path) -> dict:
     ids, blocks, test_blocks, transactions = 0, [], [], []
     suffix = "parquet" if cfg.format == "parquet" else "csv"
     with atomic_path(out / f"train.{suffix}") as train_path, open(train_path, "wb") as train_file:
-        with progress(disable=runtime.quiet, transient=True) as bar:
+        with progress(transient=True) as bar:
             task = bar.add_task("simulating", total=n_days, info=f"{n_series:,} series")
             for block_start in range(0, n_days, cfg.block_days):
                 days = np.arange(block_start, min(n_days, block_start + cfg.block_days))
