@@ -528,6 +528,8 @@ def backtest(
     weight_col: WeightCol = None,
     frequency: FrequencyOpt = None,
     cache_dir: CacheOpt = None,
+    fill_missing: FillMissingOpt = None,
+    duplicates: DuplicatesOpt = None,
     static_numeric_cols: StaticNumericCols = None,
     missing: MissingOpt = None,
     as_json: JsonOpt = False,
@@ -541,6 +543,7 @@ def backtest(
 
     overrides = _data_overrides(file_format, series_col, date_col, value_col, static_cols, future_cols, past_cols, weight_col, frequency, cache_dir)  # fmt: skip
     overrides.update({"data.static_numeric_cols": _split(static_numeric_cols), "data.missing": missing.value if missing else None})  # fmt: skip
+    overrides.update({f"data.{key}": value for key, value in _policies(fill_missing, duplicates).items()})
     data_config = load_config(DataConfig, None, {key.removeprefix("data."): value for key, value in overrides.items()})
     network = {}
     if config is not None:

@@ -206,3 +206,17 @@ def test_reference_keeps_the_papers_recipe(tmp_path):
     assert result.exit_code == 0, result.output
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert config["loss"] == "mse-log1p" and config["model"]["members"] == 1 and config["train"]["lr"] == 1e-4
+
+
+def test_backtest_reads_data_with_the_same_checks_and_fill_policy(tmp_path):
+    path = tmp_path / "long.csv"
+    rows = ["sku,week,sold"] + [f"{s},{d},{'' if (s, k) == ('a', 3) else k + 1}" for s in "ab"
+                                for k, d in enumerate(str(np.datetime64("2024-01-01") + 7 * i) for i in range(12))]  # fmt: skip
+    path.write_text("\n".join(rows) + "\n")
+    common = ("-q", "forecast", "backtest", path, "--series-col", "sku", "--date-col", "week", "--value-col", "sold",
+              "--horizon", "2", "--origins", "1", "--models", "naive", "--json")  # fmt: skip
+    result = invoke(*common, "--out", tmp_path / "strict")
+    assert result.exit_code == 3 and "column 'sold': 1 rows without a finite value (1 blank)" in result.output
+    result = invoke(*common, "--out", tmp_path / "filled", "--fill-missing", "zero")
+    assert result.exit_code == 0, result.output
+    assert np.isfinite(json.loads((tmp_path / "filled" / "metrics.json").read_text())["table"]["naive"]["mean"]["mae"])
