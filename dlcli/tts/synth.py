@@ -194,14 +194,7 @@ class Synthesizer:
         sentences = self._sentences(text)
         if not sentences:
             raise InputError(f"no speakable words in the text {text[:40]!r}")
-        generator = torch.Generator().manual_seed(seed)
-        torch.manual_seed(seed)  # prenet dropout and the residual branch's draw
-        vector = self.voice_vector(voice or Voice(), generator).to(self.device)
-        reference = None
-        if self.config.variant == "baseline":
-            if not self.references:
-                raise CheckpointError("baseline model without reference spectrograms", path=self.path)
-            reference = self.references[seed % len(self.references)][None].to(self.device)
+        vector, reference = self._conditioning(voice, seed)
         pause = np.zeros(int(PAUSE_SECONDS * self.audio.sample_rate), np.float32)
         pieces = []
         for ids in sentences:
@@ -211,6 +204,19 @@ class Synthesizer:
             audio = self.vocoder(log_mel, seed=seed)[0].cpu().numpy()
             pieces += [audio, pause]
         return np.concatenate(pieces[:-1]).astype(np.float32)
+
+    def _conditioning(self, voice: Voice | None, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The speaker vector of ``voice`` and, for the baseline variant, a reference spectrogram; seeds the
+        global generator too (Tacotron's prenet dropout and the residual branch's draw)."""
+        generator = torch.Generator().manual_seed(seed)
+        torch.manual_seed(seed)
+        vector = self.voice_vector(voice or Voice(), generator).to(self.device)
+        reference = None
+        if self.config.variant == "baseline":
+            if not self.references:
+                raise CheckpointError("baseline model without reference spectrograms", path=self.path)
+            reference = self.references[seed % len(self.references)][None].to(self.device)
+        return vector, reference
 
     # ------------------------------------------------------------------ duration model
     MAX_PHONES = 400  # longer inputs are cut at pauses into pieces of at most this many phones
@@ -239,14 +245,7 @@ class Synthesizer:
 
     def _speak_phones(self, text: str, voice: Voice | None, seed: int, prosody_scale: float) -> np.ndarray:
         pieces = self._phone_pieces(text)
-        generator = torch.Generator().manual_seed(seed)
-        torch.manual_seed(seed)  # the residual branch's draw
-        vector = self.voice_vector(voice or Voice(), generator).to(self.device)
-        reference = None
-        if self.config.variant == "baseline":
-            if not self.references:
-                raise CheckpointError("baseline model without reference spectrograms", path=self.path)
-            reference = self.references[seed % len(self.references)][None].to(self.device)
+        vector, reference = self._conditioning(voice, seed)
         audio = []
         for ids in pieces:
             phones = torch.tensor([ids], device=self.device)
