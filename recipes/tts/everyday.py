@@ -4,9 +4,9 @@ The grammar sentences of ``dlcli tts evaluate`` are full of names, numbers and d
 pocketsphinx mishears even flite's own rms voice (about 26 % WER). This scores the same two
 systems on plain everyday sentences (``everyday_sentences.txt``, none of them a corpus text):
 flite rms itself, and the default model's default voice (and, with ``--sampled N``, voices drawn
-from its speaker flow).
+from its speaker flow; with ``--voices``, corpus voices sharing the sentences).
 
-    OMP_NUM_THREADS=1 python recipes/tts/everyday.py [--model PATH] [--sampled 5] [--out runs/tts-everyday]
+    OMP_NUM_THREADS=1 python recipes/tts/everyday.py [--model PATH] [--sampled 5] [--voices A,B,...] [--out runs/tts-everyday]
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=None, help="a TTS checkpoint (default: the shipped model)")
     parser.add_argument("--sampled", type=int, default=0, help="also N flow-sampled voices (seeds 1..N)")
+    parser.add_argument("--voices", default="", help="also these corpus voices, comma-separated, sharing the sentences")
     parser.add_argument("--out", type=Path, default=Path("runs/tts-everyday"))
     args = parser.parse_args()
     sentences = [line.strip() for line in SENTENCES.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -58,6 +59,9 @@ def main() -> None:
     if args.sampled:
         voices = [Voice(sample=True)] * args.sampled
         results[f"{args.sampled} sampled voices"] = score(synth, sentences, voices, list(range(1, args.sampled + 1)))
+    if args.voices:
+        names = args.voices.split(",")
+        results[f"{len(names)} corpus voices"] = score(synth, sentences, [Voice(speaker=n) for n in names], [0])
     args.out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(args.out / "results.json", json.dumps(results, indent=2))
     for name, result in results.items():
