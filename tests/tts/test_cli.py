@@ -28,23 +28,15 @@ def tiny_run(tmp_path_factory):
     corpus = root / "corpus"
     shutil.copytree(SAMPLE, corpus)
     run = root / "run"
-    result = invoke(
-        "tts",
-        "train",
-        corpus,
-        "--out",
-        run,
-        "--arch",
-        "tacotron",
-        "--preset",
-        "tiny",
-        "--max-steps",
-        "2",
-        "--epochs",
-        "1",
-    )
+    result = train_tacotron(corpus, run, 2)
     assert result.exit_code == 0, result.output
     return corpus, run
+
+
+def train_tacotron(corpus, run, max_steps, *more):
+    """A tiny Tacotron run of ``max_steps`` steps in one epoch."""
+    return invoke("tts", "train", corpus, "--out", run, "--arch", "tacotron", "--preset", "tiny",
+                  "--max-steps", max_steps, "--epochs", "1", *more)  # fmt: skip
 
 
 def test_train_writes_checkpoints_plots_and_resumes(tiny_run):
@@ -53,22 +45,7 @@ def test_train_writes_checkpoints_plots_and_resumes(tiny_run):
     assert list((run / "plots").glob("validation-*.png"))
     again = invoke("tts", "train", corpus, "--out", run, "--arch", "tacotron", "--preset", "tiny")
     assert again.exit_code == 2 and "--resume" in again.output
-    resumed = invoke(
-        "tts",
-        "train",
-        corpus,
-        "--out",
-        run,
-        "--arch",
-        "tacotron",
-        "--preset",
-        "tiny",
-        "--max-steps",
-        "3",
-        "--epochs",
-        "1",
-        "--resume",
-    )
+    resumed = train_tacotron(corpus, run, 3, "--resume")
     assert resumed.exit_code == 0, resumed.output
     assert torch.load(run / "last.pt", weights_only=True)["metrics"]["step"] == 3
 
