@@ -108,7 +108,7 @@ def distill_command(
         "batch_size": batch_size,
         "early_stopping": early_stopping,
         "cache_teachers": False if no_teacher_cache else None,
-        **train_overrides(section=None, keys=("device", "precision")),
+        **train_overrides(section=None),
     }
     resolved = load_config(DistillConfig, config, overrides)
     if dev_split == "all":

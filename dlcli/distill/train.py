@@ -49,6 +49,7 @@ class DistillConfig:
     blends: list[str] = field(default_factory=lambda: ["mean", "min-entropy"])  # methods to run (or "all")
     target_confidence: float = 0.35  # S: mean top-class probability every model is calibrated to
     seeds: int = 1  # repetitions per blend method
+    seed: int = 0  # the first repetition's seed; repetition i uses seed + i (the root --seed sets it)
     epochs: int = 100
     lr: float = 1e-6  # the paper's: larger rates made students forget
     batch_size: int = 64
@@ -215,7 +216,7 @@ def distill(config: DistillConfig, out: str | Path, *, resume: bool = True) -> d
     prepared = _Prepared(checkpoints, student_index, transfer, dev, test, temperatures, best_teacher, device)
 
     for method in config.blends:
-        for seed in range(config.seeds):
+        for seed in range(config.seed, config.seed + config.seeds):
             run_dir = out / "runs" / method / f"seed-{seed}"
             result_path = run_dir / "result.json"
             if resume and result_path.exists():

@@ -125,6 +125,23 @@ def test_naive_mode_gives_the_same_targets_as_the_cache(toy, tmp_path):
     np.testing.assert_allclose(a, b, atol=1e-6)
 
 
+def test_the_root_seed_chooses_the_repetitions_seeds(toy, tmp_path):
+    common = ["--blend", "random", "--epochs", "2", "--lr", "0.01", "--seeds", "2"]
+    default = runner.invoke(app, distill_args(toy, tmp_path / "default", *common))
+    seeded = runner.invoke(app, ["--seed", "7", *distill_args(toy, tmp_path / "seeded", *common)])
+    assert default.exit_code == 0 and seeded.exit_code == 0, seeded.output
+    assert sorted(p.name for p in (tmp_path / "seeded" / "runs" / "random").iterdir()) == ["seed-7", "seed-8"]
+    a = json.loads((tmp_path / "default" / "report.json").read_text())["runs"]
+    b = json.loads((tmp_path / "seeded" / "report.json").read_text())["runs"]
+    assert [run["seed"] for run in a] == [0, 1] and [run["seed"] for run in b] == [7, 8]
+    weights = [
+        torch.load(tmp_path / run / "runs" / "random" / seed / "student.pt", weights_only=True)["state_dict"]
+        for run, seed in (("default", "seed-0"), ("seeded", "seed-7"))
+    ]
+    differs = [not torch.equal(weights[0][name], weights[1][name]) for name in weights[0]]
+    assert any(differs)  # a different seed draws different teachers for each example
+
+
 def test_a_checkpoint_of_a_non_classifier_task_is_refused(toy, tmp_path):
     from dlcli.train import build_checkpoint, save_checkpoint
 
