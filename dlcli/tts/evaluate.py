@@ -8,6 +8,10 @@
   bootstrap + one-sided Wilcoxon of the variances against the baseline.
 - Interpolation: all pairs of some voices mixed half-and-half (latents for the proposed
   model, embeddings for the baseline): FAR among the new voices and their WER.
+
+The baseline variant's reference encoder is fed, for each voice, one of ``references_per_voice``
+corpus recordings of that voice (the seed picks which), as it was fed each utterance's own
+spectrogram in training; ``baseline_references: stored`` uses the checkpoint's few stored ones.
 """
 
 from __future__ import annotations
