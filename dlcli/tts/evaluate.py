@@ -8,6 +8,10 @@
   bootstrap + one-sided Wilcoxon of the variances against the baseline.
 - Interpolation: all pairs of some voices mixed half-and-half (latents for the proposed
   model, embeddings for the baseline): FAR among the new voices and their WER.
+
+The baseline variant's reference encoder is fed, for each voice, one of ``references_per_voice``
+corpus recordings of that voice (the seed picks which), as it was fed each utterance's own
+spectrogram in training; ``baseline_references: stored`` uses the checkpoint's few stored ones.
 """
 
 from __future__ import annotations
@@ -35,7 +39,9 @@ class EvaluateConfig:
     prosody_pairs: int = 8  # speaker-sentence pairs for prosody variability
     prosody_seeds: int = 10  # syntheses per pair (paper: 30)
     interpolation_speakers: int = 5  # all pairs of these voices are mixed 50/50
-    comparisons: int = 4  # random other syntheses each one is compared with (FAR)
+    comparisons: int = 4  # random other syntheses each one is compared with (FAR; more than there are: all)
+    baseline_references: str = "own"  # own: each voice's own corpus recordings | stored: the checkpoint's few
+    references_per_voice: int = 10  # own references per evaluated voice (the seed picks one)
     bootstrap: int = 100
     seed: int = 1234  # sentence grammar seed (differs from any corpus seed)
     parts: list[str] = field(default_factory=lambda: list(PARTS))  # which evaluations to run
@@ -62,6 +68,30 @@ def _choose_speakers(synth, count: int) -> list[str]:
     rest = [s for s in named if not s.startswith("flite")]
     chosen = (flite[: max(1, (count * 3) // 4)] + rest)[:count]
     return chosen + [s for s in flite if s not in chosen][: count - len(chosen)]
+
+
+def _give_baseline_references(systems: dict, speakers: list[str], seen: list, config: EvaluateConfig) -> None:
+    """Baseline-variant systems get ``references_per_voice`` corpus recordings of each evaluated voice as the
+    reference encoder's input (``baseline_references: own``); ``stored`` keeps the checkpoint's references."""
+    if config.baseline_references not in ("own", "stored"):
+        raise UsageError(f"baseline_references must be own or stored, not {config.baseline_references!r}")
+    if config.baseline_references == "stored":
+        return
+    recordings: dict[str, list[Path]] = {}
+    for utterance in seen:
+        recordings.setdefault(utterance.speaker, []).append(Path(utterance.audio))
+    for system in systems.values():
+        if system.config.variant != "baseline":
+            continue
+        for speaker in speakers:
+            files = sorted(recordings.get(speaker, []))
+            picked = random.Random(f"{config.seed}:{speaker}").sample(
+                files, min(config.references_per_voice, len(files))
+            )
+            if picked:
+                system.add_references(speaker, picked)
+            else:
+                log.warning(f"no recordings of {speaker} in the corpus: the baseline uses its stored references")
 
 
 def evaluate_models(model: Path | None, baseline: Path | None, corpus: Path, out: Path, config: EvaluateConfig) -> dict:
@@ -91,9 +121,12 @@ def evaluate_models(model: Path | None, baseline: Path | None, corpus: Path, out
     speakers = _choose_speakers(main, config.speakers)
     if not speakers:
         raise UsageError("the model's voices have no recipes (speakers.json): cannot render references")
+    _give_baseline_references(systems, speakers, seen, config)
     rate = main.audio.sample_rate
     rng = random.Random(config.seed)
     records, results = [], {"sentences": sentences, "speakers": speakers}
+    if any(system.config.variant == "baseline" for system in systems.values()):
+        results["baseline_references"] = config.baseline_references
     quiet = console_is_quiet()
 
     def spoken(text):
@@ -191,6 +224,9 @@ def evaluate_models(model: Path | None, baseline: Path | None, corpus: Path, out
 
 def report_markdown(results: dict) -> str:
     lines = [f"Voices: {len(results['speakers'])}; unseen sentences per voice: {len(results['sentences'])}", ""]
+    if "baseline_references" in results:
+        source = {"own": "recordings of the voice itself", "stored": "the checkpoint's stored spectrograms"}
+        lines += [f"Baseline reference spectrograms: {source[results['baseline_references']]}", ""]
     if "intelligibility" in results:
         lines += _intelligibility_lines(results)
     return _other_lines(results, lines)

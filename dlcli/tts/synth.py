@@ -103,6 +103,7 @@ class Synthesizer:
             )
             self.flow.eval()
         self.references = [m.float() for m in extra.get("reference_mels") or []]
+        self.speaker_references: dict[int, list[torch.Tensor]] = {}  # baseline: each voice's own (add_references)
         self.vocoder = GriffinLim(self.audio, iterations=iterations, device=device)
         # duration models predict f0, so they can drive the source-filter vocoder (docs/BENCHMARKS.md, vocoder table)
         choice = (extra.get("vocoder") or "griffin-lim") if vocoder == "auto" else vocoder
@@ -156,6 +157,23 @@ class Synthesizer:
             noise = torch.randn(table.shape[1], generator=generator)
             return table[index] + self.model.speaker_sigma[index] * noise
         return table[index]
+
+    def add_references(self, speaker: str, audio_files: list[Path]) -> int:
+        """Give the baseline variant reference spectrograms of ``speaker``'s own recordings.
+
+        The baseline's reference encoder saw each utterance's own spectrogram in training; at synthesis
+        it otherwise gets one of the few training spectrograms stored in the checkpoint, of whatever
+        voices they were, for every voice. With references of its own, a voice is synthesised with a
+        recording of that voice (picked by the seed), as the reference method's baseline is fed.
+        Returns how many references the voice has now."""
+        from dlcli.audio import load_audio
+        from dlcli.tts.data import log_mels
+
+        index = self.speaker_index(speaker)
+        waveforms = [load_audio(path, self.audio.sample_rate)[0] for path in audio_files]
+        mels = [(mel - self.model.mel_mean) / self.model.mel_std for mel in log_mels(waveforms, self.audio)]
+        self.speaker_references.setdefault(index, []).extend(mel.float().cpu() for mel in mels)
+        return len(self.speaker_references[index])
 
     # ------------------------------------------------------------------ synthesis
     def _sentences(self, text: str) -> list[list[int]]:
@@ -213,9 +231,15 @@ class Synthesizer:
         vector = self.voice_vector(voice or Voice(), generator).to(self.device)
         reference = None
         if self.config.variant == "baseline":
-            if not self.references:
+            own = None
+            if voice is None or not (voice.sample or voice.mix):
+                own = self.speaker_references.get(
+                    self.speaker_index((voice or Voice()).speaker or self.default_speaker)
+                )
+            choices = own or self.references
+            if not choices:
                 raise CheckpointError("baseline model without reference spectrograms", path=self.path)
-            reference = self.references[seed % len(self.references)][None].to(self.device)
+            reference = choices[seed % len(choices)][None].to(self.device)
         return vector, reference
 
     # ------------------------------------------------------------------ duration model

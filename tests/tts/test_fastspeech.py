@@ -227,3 +227,39 @@ def test_synth_with_the_source_filter_vocoder(tiny_run, tmp_path):
 def test_training_on_a_corpus_without_alignments_says_what_to_do(tmp_path):
     result = invoke("tts", "train", UNALIGNED, "--out", tmp_path / "run", "--preset", "tiny", "--max-steps", "1")
     assert result.exit_code != 0 and "--arch tacotron" in result.output
+
+
+@needs_flite
+def test_baseline_variant_speaks_each_voice_with_a_reference_of_its_own(tmp_path):
+    from dlcli.errors import UsageError
+    from dlcli.tts.evaluate import EvaluateConfig, _give_baseline_references
+    from dlcli.tts.synth import Synthesizer, Voice
+
+    corpus, run = tmp_path / "corpus", tmp_path / "run"
+    shutil.copytree(ALIGNED, corpus)
+    result = invoke("tts", "train", corpus, "--out", run, "--preset", "tiny", "--variant", "baseline",
+                    "--max-steps", "1", "--epochs", "1")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    checkpoint = torch.load(run / "last.pt", weights_only=True)
+    assert checkpoint["model_config"]["variant"] == "baseline" and checkpoint["extra"]["flow_state"] is None
+    assert "residual.free" not in checkpoint["state_dict"] and checkpoint["extra"]["reference_mels"]
+
+    synth = Synthesizer(run)
+    utterances, _ = read_corpus(corpus)
+    voice, other = "flite-rms-p+0-d1", "flite-awb-p+150-d0.92"
+    _give_baseline_references({"baseline": synth}, [voice], utterances, EvaluateConfig(baseline_references="stored"))
+    assert synth.speaker_references == {}
+    _give_baseline_references({"baseline": synth}, [voice], utterances, EvaluateConfig(references_per_voice=2))
+    own = synth.speaker_references[synth.speaker_index(voice)]
+    assert len(own) == 2 and all(m.shape[1] == 80 and torch.isfinite(m).all() for m in own)
+    for seed in (0, 1):  # the seed picks one of the voice's own recordings
+        _, reference = synth._conditioning(Voice(speaker=voice), seed)
+        assert torch.equal(reference[0], own[seed])
+    _, reference = synth._conditioning(Voice(speaker=other), 1)  # voices without their own keep the stored ones
+    assert torch.equal(reference[0], synth.references[1 % len(synth.references)])
+    _, reference = synth._conditioning(Voice(mix=f"{voice}:{other}:0.5"), 0)
+    assert torch.equal(reference[0], synth.references[0])
+    audio = synth.synthesize("Hello world.", Voice(speaker=voice), seed=1)
+    assert len(audio) > 0 and np.isfinite(audio).all()
+    with pytest.raises(UsageError, match="baseline_references must be own or stored"):
+        _give_baseline_references({}, [voice], utterances, EvaluateConfig(baseline_references="mine"))

@@ -57,3 +57,15 @@ def test_word_error_rate_counts_edits():
     assert word_errors("one two", "") == (2, 2)
     assert wer(["a b c d", "e f"], ["a x c d", "e f g"]) == pytest.approx(100 * 2 / 6)
     torch.manual_seed(0)
+
+
+@pytest.mark.parametrize("name", ["evaluate-far.yaml", "evaluate-prosody.yaml"])
+def test_evaluation_recipes_are_valid_configs(name):
+    from pathlib import Path
+
+    from dlcli.config import load_config
+    from dlcli.tts.evaluate import PARTS, EvaluateConfig
+
+    config = load_config(EvaluateConfig, Path(__file__).resolve().parents[2] / "recipes" / "tts" / name)
+    assert set(config.parts) <= set(PARTS) and config.baseline_references == "own"
+    assert config.references_per_voice >= config.prosody_seeds or "prosody" not in config.parts
