@@ -294,9 +294,10 @@ def _train_keywords(
         )  # fmt: skip
     except ValueError as error:
         raise UsageError(str(error)) from None
-    resolved = load_config(
-        KwsConfig, config_file, {"train.epochs": epochs, **train_overrides()}, base=embedding_config()
-    )
+    base = embedding_config()
+    if negative:  # an epoch holds every bank window: fewer, larger steps
+        base.train.epochs, base.train.batch_size = 10, 256
+    resolved = load_config(KwsConfig, config_file, {"train.epochs": epochs, **train_overrides()}, base=base)
     report = train_keywords(
         out, corpus_config, resolved, corpus_dir=corpus, target_per_hour=target, overwrite=overwrite,
         negative=negative, quiet=runtime.quiet, echo=lambda line: typer.echo(line, err=True),

@@ -504,6 +504,11 @@ def train_keywords(
     stream_config.threshold = threshold
     stage += 1
     echo(f"[{stage}/{stages}] testing on held-out voices (threshold {threshold})")
+    report["streams"] = {
+        "calibration": [str(p) for p in calibration],
+        "testing_near_miss": str(near_miss["testing"]),
+        **({"testing_general": str(general["testing"])} if general else {}),
+    }
     report["test_clips"] = _clip_scores(predictor, corpus_dir, "testing", threshold)
     report["test_speech_false_accepts"] = false_accepts(predictor, [near_miss["testing"]], stream_config, cache=True)
     if general:

@@ -140,3 +140,27 @@ def test_training_with_a_bank_teaches_the_head_to_reject_its_windows(tmp_path, s
         probe = BankNegatives(embeddings, starts, starts)
         scores[name] = score_windows(predictor.model, probe, starts, predictor.keyword_indices, 9)
     assert scores["with"].max() < 0.1 and scores["with"].mean() < scores["without"].mean()
+
+
+@pytest.mark.slow
+@needs_openwakeword
+@needs_speech
+@needs_dictionary
+def test_keyword_flow_with_a_bank_trains_mines_calibrates_and_reports(tmp_path, monkeypatch):
+    from dlcli.kws.config import embedding_config
+    from dlcli.kws.keywords import KeywordCorpusConfig, NegativeSpeechConfig, train_keywords
+
+    monkeypatch.setenv("DLCLI_CACHE", str(tmp_path / "cache"))
+    corpus = KeywordCorpusConfig(keywords=["lights on"], voices=10, takes=1, confusable=1, general=1, stream_windows=1)
+    config = embedding_config()
+    config.train.epochs, config.train.batch_size = 2, 64
+    negative = NegativeSpeechConfig(hours=20 / 3600, calibration_seconds=8.0)
+    lines = []
+    report = train_keywords(
+        tmp_path / "run", corpus, config, stream_seconds=8.0, negative=negative, quiet=True, echo=lines.append
+    )
+    assert [line[:5] for line in lines if line.startswith("[")] == ["[1/5]", "[2/5]", "[3/5]", "[4/5]", "[5/5]"]
+    assert report["negative_speech"]["bank_windows"] > 100 and "hard_windows" in report["negative_speech"]
+    assert (tmp_path / "run" / "first-round" / "best.pt").is_file() and (tmp_path / "run" / "best.pt").is_file()
+    assert len(report["streams"]["calibration"]) == 2 and report["test_general_speech_false_accepts"]["hours"] > 0
+    assert 0 < report["threshold"] <= 0.999 and (tmp_path / "run" / "keywords.json").is_file()
