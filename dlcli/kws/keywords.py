@@ -27,6 +27,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -445,20 +446,19 @@ def train_keywords(
     config.data.task = "keywords"
     config.data.background = corpus_config.background
     mining = {}
+    result = train(corpus_dir, out, config, overwrite=overwrite, negatives=negatives)
     if negatives is not None and negative.mining:
-        first = train(corpus_dir, out / "first-round", config, overwrite=True, negatives=negatives)
-        predictor = load_predictor(first.best_path or first.last_path, device="cpu")
+        # a second round only where the first leaves bank windows it scores high, starting from the first
+        predictor = load_predictor(result.best_path or result.last_path, device="cpu")
         hard, scores = _mine(predictor.model, negatives, predictor.keyword_indices, frames)
-        negatives.hard_starts = hard
         mining = {"windows_scored": len(scores), "hard_windows": len(hard), "above_0.5": int((scores >= 0.5).sum())}
-        echo(
-            f"      hard negatives: {len(hard):,} bank windows score >= 0.2 ({mining['above_0.5']:,} >= 0.5); second round"
-        )
-        result = train(
-            corpus_dir, out, config, overwrite=overwrite, negatives=negatives, init=first.best_path or first.last_path
-        )
-    else:
-        result = train(corpus_dir, out, config, overwrite=overwrite, negatives=negatives)
+        echo(f"      hard negatives: {len(hard):,} bank windows score >= 0.2 ({mining['above_0.5']:,} >= 0.5)")
+        if len(hard):
+            first = out / "first-round.pt"
+            shutil.copyfile(result.best_path or result.last_path, first)
+            negatives.hard_starts = hard
+            echo("      second round with the hard negatives")
+            result = train(corpus_dir, out, config, overwrite=True, negatives=negatives, init=first)
     timings["train_s"] = round(clock() - sum(timings.values()), 1)
     predictor = load_predictor(result.best_path or result.last_path, device="cpu")
     noise_folder = corpus_config.background or str(corpus_dir / BACKGROUND_FOLDER)
