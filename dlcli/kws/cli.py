@@ -303,7 +303,12 @@ def _train_keywords(
         negative=negative, quiet=runtime.quiet, echo=lambda line: typer.echo(line, err=True),
     )  # fmt: skip
     test = report["test_clips"]
-    recalls = ", ".join(f"{k[len('recall_') :]} {100 * v:.1f}%" for k, v in test.items() if k.startswith("recall_"))
+    stream = report["test_stream_recall"]
+    recalls = ", ".join(
+        f"{k[len('recall_') :]} {100 * stream[k]:.1f}% in a stream ({100 * v:.1f}% of aligned clips)"
+        for k, v in test.items()
+        if k.startswith("recall_")
+    )
     speech = report["test_speech_false_accepts"]
     general = report.get("test_general_speech_false_accepts")
     general_text = (

@@ -343,6 +343,33 @@ def calibrate_threshold(predictor, paths, stream_config, target_per_hour: float,
 # ----------------------------------------------------------------------------- the whole flow
 
 
+def _stream_recall(predictor, corpus_dir: Path, stream_config, pad_seconds: float = 0.5) -> dict:
+    """Share of the testing voices' keyword clips that ``infer --stream``'s detector finds, each inside
+    ``pad_seconds`` of silence: the recall a user meets, where the clip-level figure assumes a window
+    aligned with the word."""
+    from dlcli.audio import load_audio
+    from dlcli.kws.data import scan_corpus
+    from dlcli.kws.infer import detect, window_probabilities
+
+    hop = max(1, int(round(stream_config.hop_seconds * predictor.sample_rate)))
+    pad = int(pad_seconds * predictor.sample_rate)
+    report = {}
+    clips = [c for c in scan_corpus(corpus_dir).clips if c.split == "testing"]
+    for index in predictor.keyword_indices:
+        label = predictor.labels[index]
+        found = []
+        for clip in (c for c in clips if c.word == label):
+            audio, _ = load_audio(clip.path, predictor.sample_rate)
+            probabilities = window_probabilities(predictor, np.pad(audio, (pad, pad)), hop)
+            found.append(
+                any(
+                    c == index for _, c, _ in detect(probabilities, [index], hop / predictor.sample_rate, stream_config)
+                )
+            )
+        report[f"recall_{label}"] = float(np.mean(found)) if found else None
+    return report
+
+
 def _clip_scores(predictor, corpus_dir: Path, split: str, threshold: float) -> dict:
     """Recall of the keywords on the ``split`` voices' clips at ``threshold``, and the near-miss accept rate."""
     from dlcli.kws.data import build_split, get_task, scan_corpus
@@ -510,6 +537,7 @@ def train_keywords(
         **({"testing_general": str(general["testing"])} if general else {}),
     }
     report["test_clips"] = _clip_scores(predictor, corpus_dir, "testing", threshold)
+    report["test_stream_recall"] = _stream_recall(predictor, corpus_dir, stream_config)
     report["test_speech_false_accepts"] = false_accepts(predictor, [near_miss["testing"]], stream_config, cache=True)
     if general:
         report["test_general_speech_false_accepts"] = false_accepts(

@@ -353,6 +353,20 @@ class BankNegatives:
     weight: float = 5.0  # loss weight of a bank window (ramped up from 1 over the first third of training)
     hard_starts: np.ndarray | None = None  # windows a first round scored high, repeated ``hard_repeats`` times
     hard_repeats: int = 4
+    positive_shifts: int = 4  # time-shifted copies of every keyword clip (a stream meets it at any alignment)
+    max_shift_seconds: float = 0.12  # about 1.5 embedding steps each way
+
+
+def shifted_copies(clips: np.ndarray, copies: int, max_shift: int, rng: np.random.Generator) -> np.ndarray:
+    """``copies`` versions of every clip (n, samples) moved by up to ``max_shift`` samples, zero filled."""
+    out = np.zeros((copies, *clips.shape), clips.dtype)
+    for copy in range(copies):
+        for index, shift in enumerate(rng.integers(-max_shift, max_shift + 1, len(clips))):
+            if shift >= 0:
+                out[copy, index, shift:] = clips[index, : clips.shape[1] - shift]
+            else:
+                out[copy, index, :shift] = clips[index, -shift:]
+    return out.reshape(-1, clips.shape[1])
 
 
 def bank_negatives(bank: NegativeBank, frames: int, keywords: list[str], weight: float) -> BankNegatives:

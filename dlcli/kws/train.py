@@ -171,6 +171,18 @@ def train(
     if config.augment.mode == "offline":
         clips, targets = offline_copies(clips, targets, augmenter, config.augment.copies, seed)
     online = config.augment.mode == "online"
+    if negatives is not None and negatives.positive_shifts:
+        # with hours of speech windows to reject, a head learns the keyword at the clip's exact alignment only;
+        # a stream meets it anywhere between two embeddings (80 ms apart): time-shifted copies of the keyword clips
+        from dlcli.kws.negatives import shifted_copies
+
+        keyword = ~np.isin(targets.numpy(), [labels.index(x) for x in (UNKNOWN, SILENCE) if x in labels])
+        shift = int(negatives.max_shift_seconds * SAMPLE_RATE)
+        moved = shifted_copies(
+            clips.numpy()[keyword], negatives.positive_shifts, shift, np.random.default_rng(seed + 11)
+        )
+        clips = torch.cat([clips, torch.from_numpy(moved)])
+        targets = torch.cat([targets, targets[torch.from_numpy(keyword)].repeat(negatives.positive_shifts)])
     val_clips = torch.from_numpy(val_split.clips)
     if model_config.frontend == "embedding":  # a frozen front end: embed every clip once (cached), train the head
         from dlcli.kws.embedding import cached_embeddings

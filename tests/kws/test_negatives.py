@@ -70,6 +70,22 @@ def test_bank_mix_dataset_interleaves_repeated_clips_and_weighted_bank_windows()
     assert torch.equal(inputs[4, :, 0], torch.arange(4.0, 13.0))  # the last hard window, repeated
 
 
+def test_shifted_copies_move_each_clip_within_the_limit_and_fill_with_zeros():
+    from dlcli.kws.negatives import shifted_copies
+
+    clips = np.arange(1, 41, dtype=np.int16).reshape(2, 20)
+    moved = shifted_copies(clips, 3, 4, np.random.default_rng(0))
+    assert moved.shape == (6, 20)
+    shifts = set()
+    for row, original in zip(moved, np.tile(clips, (3, 1))):
+        nonzero = np.flatnonzero(row)
+        shift = int(np.flatnonzero(original == row[nonzero[0]])[0]) * -1 + int(nonzero[0])
+        assert abs(shift) <= 4 and len(nonzero) == 20 - abs(shift)
+        assert np.array_equal(row[nonzero], original[max(0, -shift) : 20 - max(0, shift)])
+        shifts.add(shift)
+    assert len(shifts) > 1
+
+
 def test_calibration_reaches_above_0_99_for_confident_models(tmp_path):
     from dlcli.audio import save_audio
     from dlcli.kws.infer import StreamConfig
