@@ -161,6 +161,12 @@ def train(
     negative_weight: Annotated[
         float, typer.Option(help="--keywords: loss weight of a negative speech window.", rich_help_panel=OPTIM)
     ] = 5.0,
+    shifted_copies: Annotated[
+        int,
+        typer.Option(
+            help="--keywords: time-shifted copies of every keyword clip (up to 0.12 s).", rich_help_panel=OPTIM
+        ),
+    ] = 4,
     calibration_minutes: Annotated[
         float,
         typer.Option(help="--keywords: validation voices' speech for calibrating the threshold.", rich_help_panel=DATA),
@@ -234,10 +240,16 @@ def train(
         negative = NegativeSpeechConfig(
             bank=str(negative_bank) if negative_bank else None, hours=bank_hours,
             speech=[str(p) for p in negative_speech or []], weight=negative_weight,
-            calibration_seconds=calibration_minutes * 60,
         ) if bank_hours > 0 or negative_speech else None  # fmt: skip
+        if shifted_copies < 0:
+            raise UsageError("--shifted-copies must not be negative")
+        extra = {
+            "negative": negative,
+            "positive_shifts": shifted_copies,
+            "calibration_seconds": calibration_minutes * 60,
+        }
         _train_keywords(
-            keywords, out, voices, corpus, target_false_accepts, background, epochs, config, overwrite, negative
+            keywords, out, voices, corpus, target_false_accepts, background, epochs, config, overwrite, extra
         )
         return
     if data is None:
@@ -276,9 +288,7 @@ def train(
     typer.echo(f"{result.epochs} epochs, {result.steps} steps; best {best}; {result.best_path or result.last_path}")
 
 
-def _train_keywords(
-    keywords, out, voices, corpus, target, background, epochs, config_file, overwrite, negative
-) -> None:
+def _train_keywords(keywords, out, voices, corpus, target, background, epochs, config_file, overwrite, extra) -> None:
     """``kws train --keywords``: corpus from text, the embedding front end, a calibrated threshold."""
     from dlcli.config import load_config
     from dlcli.kws.config import KwsConfig, embedding_config
@@ -295,12 +305,12 @@ def _train_keywords(
     except ValueError as error:
         raise UsageError(str(error)) from None
     base = embedding_config()
-    if negative:  # an epoch holds every bank window: fewer, larger steps
+    if extra["negative"]:  # an epoch holds every bank window: fewer, larger steps
         base.train.epochs, base.train.batch_size = 10, 256
     resolved = load_config(KwsConfig, config_file, {"train.epochs": epochs, **train_overrides()}, base=base)
     report = train_keywords(
         out, corpus_config, resolved, corpus_dir=corpus, target_per_hour=target, overwrite=overwrite,
-        negative=negative, quiet=runtime.quiet, echo=lambda line: typer.echo(line, err=True),
+        quiet=runtime.quiet, echo=lambda line: typer.echo(line, err=True), **extra,
     )  # fmt: skip
     test = report["test_clips"]
     stream = report["test_stream_recall"]

@@ -402,7 +402,6 @@ class NegativeSpeechConfig:
     speech: list[str] = field(default_factory=list)  # folders of the user's own keyword-free recordings
     weight: float = 5.0  # loss weight of a bank window, ramped up from 1 (openWakeWord's false-positive penalty)
     mining: bool = True  # a second round with the bank windows the first round scored highest
-    calibration_seconds: float = 3600.0  # validation voices' speech the threshold is calibrated on
 
 
 def _mine(model, negatives, keyword_indices: list[int], frames: int, limit: int = 5000, floor: float = 0.2):
@@ -424,6 +423,8 @@ def train_keywords(
     target_per_hour: float = 1.0,
     stream_seconds: float = 600.0,
     negative: NegativeSpeechConfig | None = None,
+    positive_shifts: int = 4,
+    calibration_seconds: float = 3600.0,
     overwrite: bool = False,
     quiet: bool = False,
     echo=print,
@@ -432,6 +433,9 @@ def train_keywords(
     accepts, test figures; written to ``out/keywords.json``.
 
     Without ``negative`` the head trains on the corpus's clips alone (the first design, kept to compare).
+    ``positive_shifts``: time-shifted copies of every keyword clip (0: the clips as generated).
+    ``calibration_seconds``: general speech by the validation voices the threshold is calibrated on, beside
+    the near-miss stream (the testing voices' as much, on other texts, measures it; 0: near misses only).
     """
     import time
 
@@ -473,7 +477,7 @@ def train_keywords(
     config.data.task = "keywords"
     config.data.background = corpus_config.background
     mining = {}
-    result = train(corpus_dir, out, config, overwrite=overwrite, negatives=negatives)
+    result = train(corpus_dir, out, config, overwrite=overwrite, negatives=negatives, positive_shifts=positive_shifts)
     if negatives is not None and negative.mining:
         # a second round only where the first leaves bank windows it scores high, starting from the first
         predictor = load_predictor(result.best_path or result.last_path, device="cpu")
@@ -485,7 +489,15 @@ def train_keywords(
             shutil.copyfile(result.best_path or result.last_path, first)
             negatives.hard_starts = hard
             echo("      second round with the hard negatives")
-            result = train(corpus_dir, out, config, overwrite=True, negatives=negatives, init=first)
+            result = train(
+                corpus_dir,
+                out,
+                config,
+                overwrite=True,
+                negatives=negatives,
+                init=first,
+                positive_shifts=positive_shifts,
+            )
     timings["train_s"] = round(clock() - sum(timings.values()), 1)
     predictor = load_predictor(result.best_path or result.last_path, device="cpu")
     noise_folder = corpus_config.background or str(corpus_dir / BACKGROUND_FOLDER)
@@ -508,10 +520,10 @@ def train_keywords(
         if not near_miss[split].is_file():
             speech_stream(near_miss[split], corpus_config, split, stream_seconds, seed=seed, noise=noise)
     calibration, general = [near_miss["validation"]], {}
-    if negative:
+    if calibration_seconds > 0:
         for split, seed in (("validation", 1), ("testing", 2)):
             general[split] = general_stream(
-                corpus_config, split, negative.calibration_seconds, text_seed=seed, root=negative.bank
+                corpus_config, split, calibration_seconds, text_seed=seed, root=negative.bank if negative else None
             )
             spoken = [
                 t for t in stream_texts(general[split]) if any(contains_phrase(t, k) for k in corpus_config.keywords)

@@ -353,8 +353,6 @@ class BankNegatives:
     weight: float = 5.0  # loss weight of a bank window (ramped up from 1 over the first third of training)
     hard_starts: np.ndarray | None = None  # windows a first round scored high, repeated ``hard_repeats`` times
     hard_repeats: int = 4
-    positive_shifts: int = 4  # time-shifted copies of every keyword clip (a stream meets it at any alignment)
-    max_shift_seconds: float = 0.12  # about 1.5 embedding steps each way
 
 
 def shifted_copies(clips: np.ndarray, copies: int, max_shift: int, rng: np.random.Generator) -> np.ndarray:

@@ -113,12 +113,15 @@ def train(
     overwrite: bool = False,
     init: str | Path | None = None,
     negatives=None,
+    positive_shifts: int = 0,
+    max_shift_seconds: float = 0.12,
 ):
     """Train on ``data_dir`` into the run folder ``out``; returns the engine's FitResult.
 
     ``negatives`` (a ``kws.negatives.BankNegatives``, embedding front end only): windows of hours of
     keyword-free speech embeddings that join the training clips as heavily weighted ``_unknown_``
-    examples, and some of the validation clips.
+    examples, and some of the validation clips. ``positive_shifts``: that many copies of every keyword
+    clip moved by up to ``max_shift_seconds`` (a task with keywords and an unknown class).
     """
     out = Path(out)
     seed = config.train.seed  # the root --seed is already in it (one seed rule: dlcli.runtime)
@@ -171,18 +174,16 @@ def train(
     if config.augment.mode == "offline":
         clips, targets = offline_copies(clips, targets, augmenter, config.augment.copies, seed)
     online = config.augment.mode == "online"
-    if negatives is not None and negatives.positive_shifts:
-        # with hours of speech windows to reject, a head learns the keyword at the clip's exact alignment only;
-        # a stream meets it anywhere between two embeddings (80 ms apart): time-shifted copies of the keyword clips
+    if positive_shifts:
+        # a head trained on aligned clips learns the keyword at the clip's exact alignment only; a stream meets
+        # it anywhere between two embeddings (80 ms apart): time-shifted copies of the keyword clips
         from dlcli.kws.negatives import shifted_copies
 
         keyword = ~np.isin(targets.numpy(), [labels.index(x) for x in (UNKNOWN, SILENCE) if x in labels])
-        shift = int(negatives.max_shift_seconds * SAMPLE_RATE)
-        moved = shifted_copies(
-            clips.numpy()[keyword], negatives.positive_shifts, shift, np.random.default_rng(seed + 11)
-        )
+        shift = int(max_shift_seconds * SAMPLE_RATE)
+        moved = shifted_copies(clips.numpy()[keyword], positive_shifts, shift, np.random.default_rng(seed + 11))
         clips = torch.cat([clips, torch.from_numpy(moved)])
-        targets = torch.cat([targets, targets[torch.from_numpy(keyword)].repeat(negatives.positive_shifts)])
+        targets = torch.cat([targets, targets[torch.from_numpy(keyword)].repeat(positive_shifts)])
     val_clips = torch.from_numpy(val_split.clips)
     if model_config.frontend == "embedding":  # a frozen front end: embed every clip once (cached), train the head
         from dlcli.kws.embedding import cached_embeddings

@@ -170,11 +170,12 @@ def test_keyword_flow_with_a_bank_trains_mines_calibrates_and_reports(tmp_path, 
     corpus = KeywordCorpusConfig(keywords=["lights on"], voices=10, takes=1, confusable=1, general=1, stream_windows=1)
     config = embedding_config()
     config.train.epochs, config.train.batch_size = 2, 64
-    negative = NegativeSpeechConfig(hours=20 / 3600, calibration_seconds=8.0)
+    negative = NegativeSpeechConfig(hours=20 / 3600)
     lines = []
     report = train_keywords(
-        tmp_path / "run", corpus, config, stream_seconds=8.0, negative=negative, quiet=True, echo=lines.append
-    )
+        tmp_path / "run", corpus, config, stream_seconds=8.0, negative=negative, calibration_seconds=8.0,
+        quiet=True, echo=lines.append,
+    )  # fmt: skip
     assert [line[:5] for line in lines if line.startswith("[")] == ["[1/5]", "[2/5]", "[3/5]", "[4/5]", "[5/5]"]
     assert report["negative_speech"]["bank_windows"] > 100 and "hard_windows" in report["negative_speech"]
     mined = report["negative_speech"]["hard_windows"]
