@@ -297,9 +297,7 @@ def speech_stream(
 
 
 # candidate thresholds: 0.05..0.99, then finer towards 1 (a head trained on hours of negatives is confident)
-THRESHOLDS = tuple(float(t) for t in np.round(np.arange(0.05, 0.99, 0.01), 2)) + tuple(
-    float(t) for t in np.round(np.arange(0.99, 1.0, 0.001), 3)
-)
+THRESHOLDS = tuple(t / 100 for t in range(5, 99)) + tuple(t / 1000 for t in range(990, 1000))  # 0.05 .. 0.999
 
 
 def calibrate_threshold(predictor, paths, stream_config, target_per_hour: float, batch_size: int = 64) -> dict:

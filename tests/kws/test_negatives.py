@@ -103,6 +103,7 @@ def test_calibration_reaches_above_0_99_for_confident_models(tmp_path):
     table = dict(found["table"])
     assert found["false_accepts_at_threshold"] == 0 and 0.99 < found["threshold"] <= 0.999
     assert table[0.99] >= 3  # the old grid stopped at 0.99, and so had to allow them
+    assert max(table) == 0.999  # 1.0 would be a threshold nothing reaches
 
 
 @needs_openwakeword
