@@ -16,8 +16,11 @@ microphone; ``kws.synth``):
 
 Noise from ``--background`` (real recordings, where the user has them) is mixed into the
 clips and into training. The corpus is cached under a hash of its settings, so a second run
-with the same keywords reuses it. A threshold is then calibrated on a generated stream of
-keyword-free speech by the validation voices, for a target number of false accepts per hour.
+with the same keywords reuses it. Beside the clips, the head trains on hours of keyword-free
+speech embeddings (``kws.negatives``: a bank built once and shared by every keyword, every
+window of it a weighted negative), and on time-shifted copies of the keyword clips. A threshold
+is then calibrated on an hour of keyword-free speech and a near-miss stream by the validation
+voices, for a target number of false accepts per hour, and measured on the testing voices' own.
 """
 
 from __future__ import annotations
