@@ -135,6 +135,42 @@ def train(
         float,
         typer.Option(help="--keywords: false accepts per hour of speech the threshold allows.", rich_help_panel=DATA),
     ] = 1.0,
+    negative_bank: Annotated[
+        Optional[Path],
+        typer.Option(
+            file_okay=False,
+            help="--keywords: folder of cached negative-speech banks, shared by every keyword (default: the dlcli cache).",
+            rich_help_panel=DATA,
+        ),
+    ] = None,
+    negative_speech: Annotated[
+        Optional[list[Path]],
+        typer.Option(
+            exists=True,
+            help="--keywords: your own keyword-free speech recordings (folder or file, repeatable): training negatives.",
+            rich_help_panel=DATA,
+        ),
+    ] = None,
+    bank_hours: Annotated[
+        float,
+        typer.Option(
+            help="--keywords: hours of generated keyword-free speech whose every window is a negative (0: clips only).",
+            rich_help_panel=DATA,
+        ),
+    ] = 2.0,
+    negative_weight: Annotated[
+        float, typer.Option(help="--keywords: loss weight of a negative speech window.", rich_help_panel=OPTIM)
+    ] = 5.0,
+    shifted_copies: Annotated[
+        int,
+        typer.Option(
+            help="--keywords: time-shifted copies of every keyword clip (up to 0.12 s).", rich_help_panel=OPTIM
+        ),
+    ] = 4,
+    calibration_minutes: Annotated[
+        float,
+        typer.Option(help="--keywords: validation voices' speech for calibrating the threshold.", rich_help_panel=DATA),
+    ] = 60.0,
     task: Annotated[Optional[TaskName], typer.Option(help="Which words are classes.", rich_help_panel=DATA)] = None,
     background: Annotated[
         Optional[Path],
@@ -197,7 +233,24 @@ def train(
     _threads()
 
     if keywords is not None:
-        _train_keywords(keywords, out, voices, corpus, target_false_accepts, background, epochs, config, overwrite)
+        from dlcli.kws.keywords import NegativeSpeechConfig
+
+        if bank_hours < 0 or negative_weight <= 0 or calibration_minutes <= 0:
+            raise UsageError("--bank-hours must not be negative; --negative-weight and --calibration-minutes positive")
+        negative = NegativeSpeechConfig(
+            bank=str(negative_bank) if negative_bank else None, hours=bank_hours,
+            speech=[str(p) for p in negative_speech or []], weight=negative_weight,
+        ) if bank_hours > 0 or negative_speech else None  # fmt: skip
+        if shifted_copies < 0:
+            raise UsageError("--shifted-copies must not be negative")
+        extra = {
+            "negative": negative,
+            "positive_shifts": shifted_copies,
+            "calibration_seconds": calibration_minutes * 60,
+        }
+        _train_keywords(
+            keywords, out, voices, corpus, target_false_accepts, background, epochs, config, overwrite, extra
+        )
         return
     if data is None:
         raise UsageError("give a Speech Commands folder to train on, or --keywords to make one from text")
@@ -235,7 +288,7 @@ def train(
     typer.echo(f"{result.epochs} epochs, {result.steps} steps; best {best}; {result.best_path or result.last_path}")
 
 
-def _train_keywords(keywords, out, voices, corpus, target, background, epochs, config_file, overwrite) -> None:
+def _train_keywords(keywords, out, voices, corpus, target, background, epochs, config_file, overwrite, extra) -> None:
     """``kws train --keywords``: corpus from text, the embedding front end, a calibrated threshold."""
     from dlcli.config import load_config
     from dlcli.kws.config import KwsConfig, embedding_config
@@ -251,20 +304,33 @@ def _train_keywords(keywords, out, voices, corpus, target, background, epochs, c
         )  # fmt: skip
     except ValueError as error:
         raise UsageError(str(error)) from None
-    resolved = load_config(
-        KwsConfig, config_file, {"train.epochs": epochs, **train_overrides()}, base=embedding_config()
-    )
+    base = embedding_config()
+    if extra["negative"]:  # an epoch holds every bank window: fewer, larger steps
+        base.train.epochs, base.train.batch_size = 10, 256
+    resolved = load_config(KwsConfig, config_file, {"train.epochs": epochs, **train_overrides()}, base=base)
     report = train_keywords(
         out, corpus_config, resolved, corpus_dir=corpus, target_per_hour=target, overwrite=overwrite,
-        quiet=runtime.quiet, echo=lambda line: typer.echo(line, err=True),
+        quiet=runtime.quiet, echo=lambda line: typer.echo(line, err=True), **extra,
     )  # fmt: skip
     test = report["test_clips"]
-    recalls = ", ".join(f"{k[len('recall_') :]} {100 * v:.1f}%" for k, v in test.items() if k.startswith("recall_"))
+    stream = report["test_stream_recall"]
+    recalls = ", ".join(
+        f"{k[len('recall_') :]} {100 * stream[k]:.1f}% in a stream ({100 * v:.1f}% of aligned clips)"
+        for k, v in test.items()
+        if k.startswith("recall_")
+    )
     speech = report["test_speech_false_accepts"]
+    general = report.get("test_general_speech_false_accepts")
+    general_text = (
+        f"{general['false_accepts_per_hour']} false accepts per hour in {60 * general['hours']:.0f} min of their "
+        "speech, "
+        if general
+        else ""
+    )
     typer.echo(
         f"threshold {report['threshold']} (at most {target:g} false accepts per hour on validation speech); "
-        f"held-out voices: recall {recalls}; {speech['false_accepts_per_hour']} false accepts per hour of "
-        f"their speech; {report['timings']['total_s']:.0f} s; {out / 'keywords.json'}\n"
+        f"held-out voices: recall {recalls}; {general_text}{speech['false_accepts_per_hour']} per hour in "
+        f"{60 * speech['hours']:.0f} min of near misses; {report['timings']['total_s']:.0f} s; {out / 'keywords.json'}\n"
         f"spot it: dlcli kws infer {out} RECORDING --stream --threshold {report['threshold']}"
     )
 

@@ -196,6 +196,31 @@ def cached_embeddings(clips: Tensor | np.ndarray, *, show: bool = False, what: s
     return torch.from_numpy(np.concatenate(parts))
 
 
+def cached_stream(audio: np.ndarray) -> np.ndarray:
+    """``SpeechEmbedding.stream`` of a long recording, kept in the cache under a hash of its samples.
+
+    Calibration and measurement score the same hour-long streams with every model; their
+    embeddings are computed once.
+    """
+    from dlcli.files import atomic_path
+
+    audio = np.ascontiguousarray(audio, dtype=np.float32)
+    front_end = speech_embedding()
+    digest = hashlib.sha1(audio.tobytes())
+    digest.update(f"stream{audio.shape}{front_end.fingerprint}".encode())
+    path = cache_folder() / "streams" / f"{digest.hexdigest()}.npy"
+    if path.is_file():
+        try:
+            return np.load(path)
+        except (OSError, ValueError):
+            log.warning(f"{path}: unreadable cached embeddings, computing them again")
+    features = front_end.stream(audio).astype(np.float32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as temporary, open(temporary, "wb") as handle:
+        np.save(handle, features)
+    return features
+
+
 # ----------------------------------------------------------------------------- the head
 
 
@@ -234,7 +259,7 @@ class EmbeddingClassifier(nn.Module):
         return self.head(self.embeddings(x))
 
     @torch.no_grad()
-    def stream_logits(self, audio: np.ndarray, hop: int, size: int) -> np.ndarray:
+    def stream_logits(self, audio: np.ndarray, hop: int, size: int, cache: bool = False) -> np.ndarray:
         """Logits of the windows ``kws infer --stream`` scores: window k starts at sample k * hop of
         ``audio`` padded by half a window before and half a window plus a hop after.
 
@@ -245,7 +270,8 @@ class EmbeddingClassifier(nn.Module):
         padded = np.pad(np.asarray(audio, np.float32), (size // 2, size // 2 + hop))
         starts = np.arange(0, max(1, len(padded) - size + 1), hop)
         extended = np.pad(padded, (CONTEXT, CONTEXT + 2 * EMBEDDING_STEP))
-        stream = speech_embedding().stream(extended)  # (n, 96), embedding j starts at j * 1280 - CONTEXT
+        # (n, 96), embedding j starts at j * 1280 - CONTEXT
+        stream = cached_stream(extended) if cache else speech_embedding().stream(extended)
         first = np.minimum(np.round(starts / EMBEDDING_STEP).astype(int), len(stream) - self.frames)
         windows = stream[first[:, None] + np.arange(self.frames)[None, :]]  # (windows, 9, 96)
         parameter = next(self.parameters())

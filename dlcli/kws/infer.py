@@ -180,16 +180,19 @@ def _write(output, write_rows, echo) -> None:
 # ----------------------------------------------------------------------------- stream mode
 
 
-def window_probabilities(predictor: Predictor, audio: np.ndarray, hop: int, batch_size: int = 64) -> np.ndarray:
+def window_probabilities(
+    predictor: Predictor, audio: np.ndarray, hop: int, batch_size: int = 64, cache: bool = False
+) -> np.ndarray:
     """Class probabilities of one-second windows every ``hop`` samples, (windows, classes).
 
     The recording is zero-padded by half a window at both ends so a word at the very
-    start or end still gets a window centred on it.
+    start or end still gets a window centred on it. ``cache``: keep a front end's stream
+    embeddings on disk (long recordings scored by many models).
     """
     size = predictor.clip_samples
     model = getattr(predictor, "model", None)
     if hasattr(model, "stream_logits"):  # a front end that embeds the whole recording once (kws.embedding)
-        logits = model.stream_logits(audio, hop, size)
+        logits = model.stream_logits(audio, hop, size, cache=cache)
         exp = np.exp(logits - logits.max(axis=1, keepdims=True))
         return exp / exp.sum(axis=1, keepdims=True)
     padded = np.pad(audio, (size // 2, size // 2 + hop))
@@ -223,11 +226,11 @@ def detect(probabilities: np.ndarray, keywords: Sequence[int], hop_seconds: floa
     return detections
 
 
-def stream_file(predictor: Predictor, path: Path, config: StreamConfig, batch_size: int = 64):
+def stream_file(predictor: Predictor, path: Path, config: StreamConfig, batch_size: int = 64, cache: bool = False):
     """Detections in one recording: [(start_s, end_s, label, score)] and its duration in seconds."""
     audio, rate = load_audio(path, predictor.sample_rate)
     hop = max(1, int(round(config.hop_seconds * rate)))
-    probabilities = window_probabilities(predictor, audio, hop, batch_size)
+    probabilities = window_probabilities(predictor, audio, hop, batch_size, cache=cache)
     found = detect(probabilities, predictor.keyword_indices, hop / rate, config)
     window = predictor.clip_samples / rate
     rows = []
@@ -286,12 +289,14 @@ def stream_files(
     return result
 
 
-def false_accepts(predictor: Predictor, paths: Sequence[Path], config: StreamConfig, batch_size: int = 64) -> dict:
+def false_accepts(
+    predictor: Predictor, paths: Sequence[Path], config: StreamConfig, batch_size: int = 64, cache: bool = False
+) -> dict:
     """Detections on keyword-free recordings, per hour of audio (the wake-word figure of merit)."""
     detections, seconds, per_file, skipped = 0, 0.0, {}, []
     for path in paths:
         try:
-            rows, duration = stream_file(predictor, path, config, batch_size)
+            rows, duration = stream_file(predictor, path, config, batch_size, cache=cache)
         except AudioError as error:
             log.warning(f"skipped {path}: {error.message}")
             skipped.append(str(path))

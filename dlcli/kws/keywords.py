@@ -16,8 +16,11 @@ microphone; ``kws.synth``):
 
 Noise from ``--background`` (real recordings, where the user has them) is mixed into the
 clips and into training. The corpus is cached under a hash of its settings, so a second run
-with the same keywords reuses it. A threshold is then calibrated on a generated stream of
-keyword-free speech by the validation voices, for a target number of false accepts per hour.
+with the same keywords reuses it. Beside the clips, the head trains on hours of keyword-free
+speech embeddings (``kws.negatives``: a bank built once and shared by every keyword, every
+window of it a weighted negative), and on time-shifted copies of the keyword clips. A threshold
+is then calibrated on an hour of keyword-free speech and a near-miss stream by the validation
+voices, for a target number of false accepts per hour, and measured on the testing voices' own.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,6 +40,7 @@ import numpy as np
 from dlcli.errors import UsageError
 from dlcli.files import write_text_atomic
 from dlcli.kws.data import BACKGROUND_FOLDER, SAMPLE_RATE, UNKNOWN, WORDS
+from dlcli.kws.negatives import contains_phrase
 
 log = logging.getLogger("dlcli.kws")
 
@@ -294,11 +299,15 @@ def speech_stream(
     return Path(path)
 
 
+# candidate thresholds: 0.05..0.99, then finer towards 1 (a head trained on hours of negatives is confident)
+THRESHOLDS = tuple(t / 100 for t in range(5, 99)) + tuple(t / 1000 for t in range(990, 1000))  # 0.05 .. 0.999
+
+
 def calibrate_threshold(predictor, paths, stream_config, target_per_hour: float, batch_size: int = 64) -> dict:
     """The lowest threshold whose false accepts on ``paths`` stay within ``target_per_hour``.
 
-    Every candidate threshold (0.05..0.99) is scored with the same detector as ``infer
-    --stream``, on class probabilities computed once.
+    Every candidate threshold (0.05..0.999) is scored with the same detector as ``infer
+    --stream``, on class probabilities computed once (a front end's stream embeddings cached).
     """
     import dataclasses
 
@@ -309,28 +318,57 @@ def calibrate_threshold(predictor, paths, stream_config, target_per_hour: float,
     scored, seconds = [], 0.0
     for path in paths:
         audio, rate = load_audio(path, predictor.sample_rate)
-        scored.append(window_probabilities(predictor, audio, hop, batch_size))
+        scored.append(window_probabilities(predictor, audio, hop, batch_size, cache=True))
         seconds += len(audio) / rate
     hours = seconds / 3600
     allowed = int(np.floor(target_per_hour * hours + 1e-9))
     table = []
     chosen = None
-    for threshold in np.round(np.arange(0.05, 1.0, 0.01), 2):
+    for threshold in THRESHOLDS:
         config = dataclasses.replace(stream_config, threshold=float(threshold))
         count = sum(len(detect(p, predictor.keyword_indices, hop / predictor.sample_rate, config)) for p in scored)
         table.append((float(threshold), count))
         if chosen is None and count <= allowed:
             chosen = float(threshold)
+    if chosen is None:
+        log.warning(f"no threshold up to {THRESHOLDS[-1]} keeps the false accepts within {target_per_hour:g} per hour")
     return {
-        "threshold": chosen if chosen is not None else 0.99,
+        "threshold": chosen if chosen is not None else THRESHOLDS[-1],
         "target_false_accepts_per_hour": target_per_hour,
         "hours": round(hours, 4),
-        "false_accepts_at_threshold": dict(table).get(chosen if chosen is not None else 0.99),
+        "false_accepts_at_threshold": dict(table).get(chosen if chosen is not None else THRESHOLDS[-1]),
         "table": table,
     }
 
 
 # ----------------------------------------------------------------------------- the whole flow
+
+
+def _stream_recall(predictor, corpus_dir: Path, stream_config, pad_seconds: float = 0.5) -> dict:
+    """Share of the testing voices' keyword clips that ``infer --stream``'s detector finds, each inside
+    ``pad_seconds`` of silence: the recall a user meets, where the clip-level figure assumes a window
+    aligned with the word."""
+    from dlcli.audio import load_audio
+    from dlcli.kws.data import scan_corpus
+    from dlcli.kws.infer import detect, window_probabilities
+
+    hop = max(1, int(round(stream_config.hop_seconds * predictor.sample_rate)))
+    pad = int(pad_seconds * predictor.sample_rate)
+    report = {}
+    clips = [c for c in scan_corpus(corpus_dir).clips if c.split == "testing"]
+    for index in predictor.keyword_indices:
+        label = predictor.labels[index]
+        found = []
+        for clip in (c for c in clips if c.word == label):
+            audio, _ = load_audio(clip.path, predictor.sample_rate)
+            probabilities = window_probabilities(predictor, np.pad(audio, (pad, pad)), hop)
+            found.append(
+                any(
+                    c == index for _, c, _ in detect(probabilities, [index], hop / predictor.sample_rate, stream_config)
+                )
+            )
+        report[f"recall_{label}"] = float(np.mean(found)) if found else None
+    return report
 
 
 def _clip_scores(predictor, corpus_dir: Path, split: str, threshold: float) -> dict:
@@ -356,6 +394,27 @@ def _clip_scores(predictor, corpus_dir: Path, split: str, threshold: float) -> d
     return report
 
 
+@dataclass
+class NegativeSpeechConfig:
+    """Hours of keyword-free speech for training (``kws.negatives``) and for calibrating the threshold."""
+
+    bank: str | None = None  # folder of cached banks (default: under the dlcli cache)
+    hours: float = 2.0  # generated speech in the bank (made once, shared by every keyword)
+    speech: list[str] = field(default_factory=list)  # folders of the user's own keyword-free recordings
+    weight: float = 5.0  # loss weight of a bank window, ramped up from 1 (openWakeWord's false-positive penalty)
+    mining: bool = True  # a second round with the bank windows the first round scored highest
+
+
+def _mine(model, negatives, keyword_indices: list[int], frames: int, limit: int = 5000, floor: float = 0.2):
+    """The bank windows a trained head scores at least ``floor`` for a keyword (at most ``limit``, highest first)."""
+    from dlcli.kws.negatives import score_windows
+
+    scores = score_windows(model, negatives, negatives.train_starts, keyword_indices, frames)
+    order = np.argsort(-scores)[:limit]
+    order = order[scores[order] >= floor]
+    return negatives.train_starts[np.sort(order)], scores
+
+
 def train_keywords(
     out: str | Path,
     corpus_config: KeywordCorpusConfig,
@@ -364,54 +423,148 @@ def train_keywords(
     corpus_dir: str | Path | None = None,
     target_per_hour: float = 1.0,
     stream_seconds: float = 600.0,
+    negative: NegativeSpeechConfig | None = None,
+    positive_shifts: int = 4,
+    calibration_seconds: float = 3600.0,
     overwrite: bool = False,
     quiet: bool = False,
     echo=print,
 ) -> dict:
-    """Corpus (cached), model, threshold for ``target_per_hour`` false accepts, test figures; written to
-    ``out/keywords.json``."""
+    """Corpus (cached), negative speech bank (cached), model, threshold for ``target_per_hour`` false
+    accepts, test figures; written to ``out/keywords.json``.
+
+    Without ``negative`` the head trains on the corpus's clips alone (the first design, kept to compare).
+    ``positive_shifts``: time-shifted copies of every keyword clip (0: the clips as generated).
+    ``calibration_seconds``: general speech by the validation voices the threshold is calibrated on, beside
+    the near-miss stream (the testing voices' as much, on other texts, measures it; 0: near misses only).
+    """
     import time
 
+    from dlcli.audio import list_audio_files
     from dlcli.kws.data import load_background
+    from dlcli.kws.embedding import embeddings_per_clip
     from dlcli.kws.infer import StreamConfig, false_accepts
+    from dlcli.kws.negatives import BankConfig, bank_negatives, build_bank, stream_texts
+    from dlcli.kws.negatives import speech_stream as general_stream
     from dlcli.kws.predictor import load_predictor
     from dlcli.kws.train import train
 
     started = time.perf_counter()
+    clock = lambda: round(time.perf_counter() - started, 1)  # noqa: E731
     out = Path(out)
     corpus_dir = Path(corpus_dir) if corpus_dir else corpus_cache(corpus_config)
-    echo(f"[1/4] corpus: {corpus_config.voices} voices x {len(corpus_config.keywords)} keywords -> {corpus_dir}")
+    stages = 5 if negative else 4
+    echo(f"[1/{stages}] corpus: {corpus_config.voices} voices x {len(corpus_config.keywords)} keywords -> {corpus_dir}")
     summary = generate_keyword_corpus(corpus_dir, corpus_config, quiet=quiet)
-    timings = {"corpus_s": round(time.perf_counter() - started, 1)}
-    echo(f"[2/4] training on {summary['clips']} clips ({timings['corpus_s']} s so far)")
+    timings = {"corpus_s": clock()}
+    negatives, stage = None, 2
+    frames = embeddings_per_clip()
+    if negative:
+        echo(
+            f"[2/{stages}] negative speech: {negative.hours:g} h generated"
+            + (f" + {', '.join(negative.speech)}" if negative.speech else "")
+        )
+        bank = build_bank(
+            negative.bank, BankConfig(hours=negative.hours), speech=negative.speech, quiet=quiet, echo=echo
+        )
+        negatives = bank_negatives(bank, frames, corpus_config.keywords, negative.weight)
+        timings["bank_s"] = round(clock() - timings["corpus_s"], 1)
+        stage = 3
+    echo(
+        f"[{stage}/{stages}] training on {summary['clips']} clips"
+        + (f" and {len(negatives.train_starts):,} windows of {bank.hours:.2f} h of speech" if negatives else "")
+        + f" ({clock()} s so far)"
+    )
     config.data.task = "keywords"
     config.data.background = corpus_config.background
-    result = train(corpus_dir, out, config, overwrite=overwrite)
-    timings["train_s"] = round(time.perf_counter() - started - timings["corpus_s"], 1)
+    mining = {}
+    result = train(corpus_dir, out, config, overwrite=overwrite, negatives=negatives, positive_shifts=positive_shifts)
+    if negatives is not None and negative.mining:
+        # a second round only where the first leaves bank windows it scores high, starting from the first
+        predictor = load_predictor(result.best_path or result.last_path, device="cpu")
+        hard, scores = _mine(predictor.model, negatives, predictor.keyword_indices, frames)
+        mining = {"windows_scored": len(scores), "hard_windows": len(hard), "above_0.5": int((scores >= 0.5).sum())}
+        echo(f"      hard negatives: {len(hard):,} bank windows score >= 0.2 ({mining['above_0.5']:,} >= 0.5)")
+        if len(hard):
+            first = out / "first-round.pt"
+            shutil.copyfile(result.best_path or result.last_path, first)
+            negatives.hard_starts = hard
+            echo("      second round with the hard negatives")
+            result = train(
+                corpus_dir,
+                out,
+                config,
+                overwrite=True,
+                negatives=negatives,
+                init=first,
+                positive_shifts=positive_shifts,
+            )
+    timings["train_s"] = round(clock() - sum(timings.values()), 1)
     predictor = load_predictor(result.best_path or result.last_path, device="cpu")
     noise_folder = corpus_config.background or str(corpus_dir / BACKGROUND_FOLDER)
-    from dlcli.audio import list_audio_files
 
     noise = load_background(list_audio_files(noise_folder))
     streams = corpus_dir / STREAMS_FOLDER  # not a word folder: scan_corpus skips names starting with "_"
     streams.mkdir(exist_ok=True)
     report: dict = {"keywords": corpus_config.keywords, "labels": predictor.labels, "corpus": str(corpus_dir)}
-    echo(f"[3/4] calibrating the threshold on {stream_seconds / 60:.0f} min of validation voices' speech")
-    validation_stream = streams / f"validation-{int(stream_seconds)}s.wav"
-    if not validation_stream.is_file():
-        speech_stream(validation_stream, corpus_config, "validation", stream_seconds, noise=noise)
+    if negatives is not None:
+        report["negative_speech"] = {
+            **asdict(negative),
+            "bank_hours": round(bank.hours, 3),
+            "bank_windows": len(negatives.train_starts),
+            **mining,
+        }
+    stage += 1
+    near_miss = {}
+    for split, seed in (("validation", 0), ("testing", 1)):
+        near_miss[split] = streams / f"{split}-{int(stream_seconds)}s.wav"
+        if not near_miss[split].is_file():
+            speech_stream(near_miss[split], corpus_config, split, stream_seconds, seed=seed, noise=noise)
+    calibration, general = [near_miss["validation"]], {}
+    if calibration_seconds > 0:
+        for split, seed in (("validation", 1), ("testing", 2)):
+            general[split] = general_stream(
+                corpus_config, split, calibration_seconds, text_seed=seed, root=negative.bank if negative else None
+            )
+            spoken = [
+                t for t in stream_texts(general[split]) if any(contains_phrase(t, k) for k in corpus_config.keywords)
+            ]
+            if spoken:
+                log.warning(
+                    f"{general[split]}: {len(spoken)} utterances hold a keyword ({spoken[0]!r}); they count as false accepts"
+                )
+        calibration.insert(0, general["validation"])
+    minutes = sum(sf_seconds(p) for p in calibration) / 60
+    echo(
+        f"[{stage}/{stages}] calibrating the threshold on {minutes:.0f} min of validation voices' speech ({clock()} s so far)"
+    )
     stream_config = StreamConfig()
-    report["calibration"] = calibrate_threshold(predictor, [validation_stream], stream_config, target_per_hour)
+    report["calibration"] = calibrate_threshold(predictor, calibration, stream_config, target_per_hour)
     threshold = report["calibration"]["threshold"]
     stream_config.threshold = threshold
-    echo(f"[4/4] testing on held-out voices (threshold {threshold})")
+    stage += 1
+    echo(f"[{stage}/{stages}] testing on held-out voices (threshold {threshold})")
+    report["streams"] = {
+        "calibration": [str(p) for p in calibration],
+        "testing_near_miss": str(near_miss["testing"]),
+        **({"testing_general": str(general["testing"])} if general else {}),
+    }
     report["test_clips"] = _clip_scores(predictor, corpus_dir, "testing", threshold)
-    test_stream = streams / f"testing-{int(stream_seconds)}s.wav"
-    if not test_stream.is_file():
-        speech_stream(test_stream, corpus_config, "testing", stream_seconds, seed=1, noise=noise)
-    report["test_speech_false_accepts"] = false_accepts(predictor, [test_stream], stream_config)
-    timings["total_s"] = round(time.perf_counter() - started, 1)
+    report["test_stream_recall"] = _stream_recall(predictor, corpus_dir, stream_config)
+    report["test_speech_false_accepts"] = false_accepts(predictor, [near_miss["testing"]], stream_config, cache=True)
+    if general:
+        report["test_general_speech_false_accepts"] = false_accepts(
+            predictor, [general["testing"]], stream_config, cache=True
+        )
+    timings["total_s"] = clock()
     report["timings"] = timings
     report["threshold"] = threshold
     write_text_atomic(out / "keywords.json", json.dumps(report, indent=2) + "\n")
     return report
+
+
+def sf_seconds(path: Path) -> float:
+    """Duration of an audio file from its header."""
+    import soundfile
+
+    return soundfile.info(str(path)).duration

@@ -112,8 +112,17 @@ def train(
     resume: bool = False,
     overwrite: bool = False,
     init: str | Path | None = None,
+    negatives=None,
+    positive_shifts: int = 0,
+    max_shift_seconds: float = 0.12,
 ):
-    """Train on ``data_dir`` into the run folder ``out``; returns the engine's FitResult."""
+    """Train on ``data_dir`` into the run folder ``out``; returns the engine's FitResult.
+
+    ``negatives`` (a ``kws.negatives.BankNegatives``, embedding front end only): windows of hours of
+    keyword-free speech embeddings that join the training clips as heavily weighted ``_unknown_``
+    examples, and some of the validation clips. ``positive_shifts``: that many copies of every keyword
+    clip moved by up to ``max_shift_seconds`` (a task with keywords and an unknown class).
+    """
     out = Path(out)
     seed = config.train.seed  # the root --seed is already in it (one seed rule: dlcli.runtime)
     config.train.seed = seed
@@ -165,6 +174,16 @@ def train(
     if config.augment.mode == "offline":
         clips, targets = offline_copies(clips, targets, augmenter, config.augment.copies, seed)
     online = config.augment.mode == "online"
+    if positive_shifts:
+        # a head trained on aligned clips learns the keyword at the clip's exact alignment only; a stream meets
+        # it anywhere between two embeddings (80 ms apart): time-shifted copies of the keyword clips
+        from dlcli.kws.negatives import shifted_copies
+
+        keyword = ~np.isin(targets.numpy(), [labels.index(x) for x in (UNKNOWN, SILENCE) if x in labels])
+        shift = int(max_shift_seconds * SAMPLE_RATE)
+        moved = shifted_copies(clips.numpy()[keyword], positive_shifts, shift, np.random.default_rng(seed + 11))
+        clips = torch.cat([clips, torch.from_numpy(moved)])
+        targets = torch.cat([targets, targets[torch.from_numpy(keyword)].repeat(positive_shifts)])
     val_clips = torch.from_numpy(val_split.clips)
     if model_config.frontend == "embedding":  # a frozen front end: embed every clip once (cached), train the head
         from dlcli.kws.embedding import cached_embeddings
@@ -174,9 +193,31 @@ def train(
         clips = cached_embeddings(clips, show=show, what="embedding training clips")
         val_clips = cached_embeddings(val_clips, show=show, what="embedding validation clips")
         online = False
+    val_targets = torch.from_numpy(val_split.targets)
+    train_data = TensorBatchDataset(clips, targets)
+    ramp = None
+    if negatives is not None:
+        from dlcli.kws.negatives import BankMixDataset
+
+        if model_config.frontend != "embedding" or not task.unknown:
+            raise UsageError("negative speech banks train the embedding front end's head of a task with _unknown_")
+        unknown = labels.index(UNKNOWN)
+        train_data = BankMixDataset(clips, targets, negatives, clips.shape[1], unknown)
+        held_out = torch.from_numpy(
+            negatives.embeddings[negatives.validation_starts[:, None] + np.arange(clips.shape[1])]
+        )
+        val_clips = torch.cat([val_clips, held_out.float()])
+        val_targets = torch.cat([val_targets, torch.full((len(held_out),), unknown, dtype=val_targets.dtype)])
+        steps = config.train.epochs * -(-len(train_data) // config.train.batch_size)
+        ramp = {"step": 0, "steps": max(1, steps // 3), "weight": float(negatives.weight)}
+        log.info(
+            f"negative speech: {len(negatives.train_starts):,} bank windows (weight {negatives.weight:g}), "
+            f"{0 if negatives.hard_starts is None else len(negatives.hard_starts):,} hard ones, "
+            f"{len(held_out):,} held out for validation; clips repeated {train_data.repeats}x"
+        )
 
     def step(model, batch):
-        waveforms, target = batch
+        waveforms, target, *weight = batch
         waveforms = waveforms.float() * INT16_SCALE if waveforms.dtype == torch.int16 else waveforms  # or embeddings
         if model.training and online:
             if augmenter.noise is not None and augmenter.noise.device != waveforms.device:
@@ -184,7 +225,13 @@ def train(
             with torch.autocast(waveforms.device.type, enabled=False):  # STFTs stay in fp32
                 waveforms = augmenter(waveforms)
         logits = model(waveforms)
-        loss = F.cross_entropy(logits.float(), target)
+        if weight and model.training:  # bank windows: openWakeWord's false-positive penalty, ramped up from 1
+            progress = min(1.0, ramp["step"] / ramp["steps"])
+            ramp["step"] += 1
+            scale = 1 + (weight[0] - 1) * progress
+            loss = (F.cross_entropy(logits.float(), target, reduction="none") * scale).mean()
+        else:
+            loss = F.cross_entropy(logits.float(), target)
         accuracy = (logits.argmax(-1) == target).float().mean()
         return loss, {"accuracy": accuracy}
 
@@ -201,7 +248,7 @@ def train(
         step_fn=step,
         config=config.train,
         run_dir=out,
-        collate_fn=TensorBatchDataset.collate,
+        collate_fn=TensorBatchDataset.collate,  # BankMixDataset's batches pass through the same way
         model_config=to_dict(model_config),
         run_config=config,
         labels=labels,
@@ -216,10 +263,10 @@ def train(
             "testing_percent": config.data.testing_percent,
         },
     )
-    val_data = TensorBatchDataset(val_clips, torch.from_numpy(val_split.targets))
+    val_data = TensorBatchDataset(val_clips, val_targets)
     return trainer.fit(
-        TensorBatchDataset(clips, targets),
-        val_data if len(val_split.targets) else None,
+        train_data,
+        val_data if len(val_targets) else None,
         resume=resume,
         overwrite=overwrite,
     )
