@@ -6,10 +6,12 @@ from dlcli.kws.augment import (
     AugmentConfig,
     Augmenter,
     distort,
+    draw_semitones,
     mix_background,
     pitch_shift,
     resample_and_offset,
     time_stretch,
+    warp_frequencies,
 )
 
 
@@ -89,3 +91,89 @@ def test_augmenter_moves_its_noise_with_the_batch():
     augmenter = Augmenter(AugmentConfig(), torch.randn(40000))
     out = augmenter.to(torch.device("cpu"))(torch.randn(4, 16000))
     assert out.shape == (4, 16000) and torch.isfinite(out).all()
+
+
+def voiced(batch: int, seed: int = 0) -> torch.Tensor:
+    """Harmonic complexes (f0 100-250 Hz, 15 harmonics), slowly modulated, like voiced speech."""
+    generator = torch.Generator().manual_seed(seed)
+    t = torch.arange(16000) / 16000
+    f0 = 100 + 150 * torch.rand(batch, 1, generator=generator)
+    phases = 6.28 * torch.rand(batch, 15, generator=generator)
+    x = sum(torch.sin(2 * math.pi * k * f0 * t + phases[:, k - 1 : k]) / k for k in range(1, 16))
+    return x * torch.hann_window(16000) * (1 + 0.3 * torch.sin(2 * math.pi * 3 * t))
+
+
+def shift_estimate(power: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """Each clip's pitch factor, in octaves: the warp of ``reference`` that best matches ``power`` below 4 kHz."""
+    octaves = torch.linspace(-0.5, 0.5, 201)
+    estimates = []
+    for clip, original in zip(power.sum(-1), reference.sum(-1)):
+        candidates = warp_frequencies(original[None, :, None].expand(len(octaves), -1, 1), 2**octaves)[:, :100, 0]
+        candidates = torch.log(candidates + 1e-3)
+        target = torch.log(clip[:100] + 1e-3)
+        candidates = candidates - candidates.mean(1, keepdim=True)
+        target = target - target.mean()
+        estimates.append(octaves[(candidates @ target / candidates.norm(dim=1)).argmax()])
+    return torch.stack(estimates)
+
+
+def test_spectrogram_warp_shifts_pitch_as_the_phase_vocoder_does():
+    from dlcli.kws.model import LogMelFrontEnd
+
+    front_end = LogMelFrontEnd()
+    x = voiced(24)
+    semitones = draw_semitones(24, AugmentConfig(), generator=torch.Generator().manual_seed(1))
+    original = front_end.power(x)
+    vocoder = front_end.power(pitch_shift(x, semitones))  # the reference, on the waveform
+    warped = warp_frequencies(original, 2 ** (semitones / 12))
+    by_vocoder, by_warp = shift_estimate(vocoder, original), shift_estimate(warped, original)
+    assert (by_warp - semitones / 12).abs().max() < 0.01  # octaves
+    assert (by_vocoder - by_warp).abs().max() < 0.04  # clip by clip, within half a semitone
+    assert abs(by_vocoder.mean() - by_warp.mean()) < 0.01 and abs(by_vocoder.std() - by_warp.std()) < 0.01
+    # and the log-mel features the model sees: the warp is far nearer the vocoder than the unshifted clip is
+    log_mel = lambda power: torch.log(front_end.filters @ power + 1e-6)  # noqa: E731
+    to_warp = (log_mel(warped) - log_mel(vocoder)).abs().mean()
+    assert to_warp < 0.7 * (log_mel(original) - log_mel(vocoder)).abs().mean()
+
+
+def test_pitch_factors_follow_the_reference_distribution():
+    config = AugmentConfig()
+    augmenter = Augmenter(config, torch.randn(40000))
+    x = torch.randn(2000, 1600) * 0.1
+    _, factors = augmenter.with_pitch_factors(x, generator=torch.Generator().manual_seed(0))
+    octaves = torch.log2(factors)
+    assert abs(octaves.mean()) < 0.01 and abs(octaves.std() - config.pitch_octaves_std) < 0.01
+    expected = draw_semitones(2000, config, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(factors, 2 ** (expected / 12))
+
+
+def test_a_generator_makes_the_draws_repeatable_and_leaves_the_global_rng_alone():
+    augmenter = Augmenter(AugmentConfig(), torch.randn(40000))
+    x = torch.randn(4, 16000) * 0.1
+    state = torch.get_rng_state()
+    first = augmenter(x, generator=torch.Generator().manual_seed(3))
+    second = augmenter(x, generator=torch.Generator().manual_seed(3))
+    warped, factors = augmenter.with_pitch_factors(x, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(torch.get_rng_state(), state)
+    assert torch.equal(first, second) and not torch.equal(first, augmenter(x, generator=torch.Generator()))
+    assert torch.isfinite(warped).all() and factors.shape == (4,)
+
+
+def test_pitch_warp_reaches_the_log_mel_front_end_only_inside_the_block():
+    from dlcli.kws.model import XceptionConfig, build_model, pitch_warp, small_config
+
+    torch.manual_seed(0)
+    model = build_model(small_config(classes=3, width=0.125, middle_blocks=1)).eval()
+    x = voiced(2)
+    with torch.no_grad():
+        plain = model(x)
+        with pitch_warp(model, torch.ones(2)) as warps:
+            same = model(x)
+        with pitch_warp(model, torch.tensor([1.3, 0.8])):
+            shifted = model(x)
+        after = model(x)
+    assert warps and torch.allclose(plain, same, atol=1e-5) and torch.equal(plain, after)
+    assert not torch.allclose(plain, shifted, atol=1e-3)
+    waveform_model = build_model(XceptionConfig(classes=3, width=0.0625, middle_blocks=0, pooling="mean"))
+    with pitch_warp(waveform_model, torch.ones(2)) as warps:
+        assert not warps
