@@ -13,8 +13,8 @@ The phase-vocoder pitch shift costs about three times the small model's own trai
 a CPU. ``pitch_method="warp"`` gives the same shift to models with a log-mel front end for
 almost nothing: a pitch shift by a factor p (vocoder stretch, then resampling back) scales
 every frequency by p and keeps the timing, so the power spectrogram becomes P(f / p, t); the
-front end applies that warp to each clip's STFT power before the mel filters
-(``model.pitch_warp``). The clip's other distortions then come before the shift instead of
+front end reads each clip's STFT power through mel filters warped by its factor
+(``warp_filterbank``, ``model.pitch_warp``). The clip's other distortions then come before the shift instead of
 after it, which changes nothing for the pointwise ones (saturation, white noise) and the
 resampling, and shifts the background noise by the same few percent as the speech.
 """
@@ -195,19 +195,22 @@ def mix_background(
     return x + chosen * gain * crops
 
 
-def warp_frequencies(power: Tensor, factors: Tensor) -> Tensor:
-    """Scale the frequency axis of spectrograms (B, bins, frames) by one factor per clip: P(f / p).
+def warp_filterbank(filters: Tensor, factors: Tensor) -> Tensor:
+    """Filters (n_mels, bins) warped for one pitch factor per clip: (B, n_mels, bins).
 
-    The spectrogram of a clip pitch-shifted by ``p`` (every frequency times ``p``, timing kept);
-    bins above the (scaled) Nyquist frequency are zero, as after the vocoder's resampling.
+    A clip pitch-shifted by ``p`` has its spectral line of bin ``j`` at bin ``p j``, with the
+    same height, so filter ``m`` collects ``sum_j F_m(p j) P(j)``: the filters read at ``p j``
+    (linear interpolation between bins; zero above the Nyquist bin, as after the vocoder's
+    resampling). The same matrix product as the plain filters, so the warp costs next to nothing.
     """
-    batch, bins, frames = power.shape
-    positions = torch.arange(bins, device=power.device, dtype=power.dtype)[None] / factors[:, None].to(power.dtype)
-    inside = (positions <= bins - 1)[:, :, None]  # (B, bins, 1)
+    bins = filters.shape[-1]
+    positions = torch.arange(bins, device=filters.device, dtype=filters.dtype)[None] * factors[:, None].to(filters)
+    inside = (positions <= bins - 1)[:, None, :]  # (B, 1, bins)
     left = positions.floor().long().clamp(max=bins - 2)
-    fraction = (positions - left).clamp(max=1.0)[:, :, None]
-    index = left[:, :, None].expand(batch, bins, frames)
-    low, high = power.gather(1, index), power.gather(1, index + 1)
+    fraction = (positions - left)[:, None, :]
+    expanded = filters[None].expand(len(factors), -1, -1)  # (B, n_mels, bins)
+    low = expanded.gather(2, left[:, None, :].expand_as(expanded))
+    high = expanded.gather(2, (left + 1)[:, None, :].expand_as(expanded))
     return torch.where(inside, low + fraction * (high - low), torch.zeros_like(low))
 
 

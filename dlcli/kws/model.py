@@ -127,12 +127,12 @@ class LogMelFrontEnd(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         with torch.autocast(x.device.type, enabled=False):
-            power = self.power(x.float())  # (B, bins, frames)
-            if self.pitch_factors is not None:
-                from dlcli.kws.augment import warp_frequencies
+            filters = self.filters  # (n_mels, bins)
+            if self.pitch_factors is not None:  # training-time pitch shifts: (B, n_mels, bins)
+                from dlcli.kws.augment import warp_filterbank
 
-                power = warp_frequencies(power, self.pitch_factors.to(power.device))
-            mel = torch.matmul(self.filters, power)  # (B, n_mels, frames)
+                filters = warp_filterbank(filters, self.pitch_factors.to(filters.device))
+            mel = torch.matmul(filters, self.power(x.float()))  # (B, n_mels, frames)
             return torch.log(mel + 1e-6)
 
 
@@ -140,7 +140,7 @@ class LogMelFrontEnd(nn.Module):
 def pitch_warp(model: nn.Module, factors: Tensor | None) -> Iterator[bool]:
     """Within the block, the model's log-mel front end pitch-shifts clip i by ``factors[i]``.
 
-    The cheap form of the augmentation's pitch shift (``augment.warp_frequencies``); yields
+    The cheap form of the augmentation's pitch shift (``augment.warp_filterbank``); yields
     whether the model has such a front end (a raw-waveform model cannot be warped).
     """
     front_ends = [m for m in model.modules() if isinstance(m, LogMelFrontEnd)]
