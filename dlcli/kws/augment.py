@@ -167,7 +167,8 @@ def distort(
     # p = scale / (1 + Exp(rate)), drawn as torch.distributions.Exponential does (which takes no generator)
     p = config.saturation_scale / (1 + x.new_empty(batch).exponential_(generator=generator) / config.saturation_rate)
     p = p[:, None]
-    x = torch.where(p < 1, torch.maximum(torch.minimum(x, peak * p), -peak * p) / p, x / p)
+    bound = peak * p  # p < 1 clips at p x peak; p >= 1 leaves every sample inside the bound
+    x = torch.clamp(x, -bound, bound) / p
     amplitude = (config.noise_std * normal()).abs()[:, None]
     noisy = torch.nonzero(torch.rand(batch, device=device, generator=generator) < config.noise_probability)[:, 0]
     if len(noisy):  # white noise for the chosen clips only (a third of the batch by default)
@@ -185,7 +186,7 @@ def mix_background(
     if noise.numel() < length or config.background_probability <= 0:
         return x
     starts = torch.randint(0, noise.numel() - length + 1, (batch,), device=x.device, generator=generator)
-    crops = noise[starts[:, None] + torch.arange(length, device=x.device)[None]]  # (B, T)
+    crops = noise.unfold(0, length, 1)[starts]  # (B, T): rows of a strided view, copied once
     low, high = config.background_snr_db
     snr = low + (high - low) * torch.rand(batch, 1, device=x.device, generator=generator)
     signal_power = x.pow(2).mean(-1, keepdim=True).clamp_min(1e-10)
