@@ -7,14 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dlcli.kws.clipcache import cached_decode, clip_cache_folder
+from dlcli.kws import clipcache
+from dlcli.kws.clipcache import cached_decode
+from dlcli.kws.clipcache import clip_cache_folder as default_folder  # the conftest points the module's to tmp
 from dlcli.kws.data import CLIP_SAMPLES, SAMPLE_RATE, build_split, get_task, load_clips, scan_corpus
 
 
 @pytest.fixture
-def corpus(tmp_path, sample_corpus, monkeypatch) -> Path:
-    """Three word folders of the sample corpus (a copy, so files can change), the cache in tmp."""
-    monkeypatch.setenv("DLCLI_CACHE", str(tmp_path / "cache"))
+def corpus(tmp_path, sample_corpus) -> Path:
+    """Three word folders of the sample corpus (a copy, so files can change)."""
     root = tmp_path / "corpus"
     for word in ("yes", "no", "up"):
         shutil.copytree(sample_corpus / word, root / word)
@@ -44,7 +45,7 @@ def test_built_once_then_read_back_unchanged(corpus):
     first = decode(paths, decoder)
     second = decode(paths, decoder)
     assert decoder.calls == 1
-    assert len(list(clip_cache_folder().glob("*.npz"))) == 1
+    assert len(list(clipcache.clip_cache_folder().glob("*.npz"))) == 1
     np.testing.assert_array_equal(first[0], second[0])
     assert first[0].dtype == np.int16 and first[0].shape == (len(paths), CLIP_SAMPLES)
     assert first[1] == second[1] == list(range(len(paths)))
@@ -71,7 +72,7 @@ def test_a_changed_added_or_removed_file_invalidates_it(corpus):
 def test_a_damaged_cache_is_rebuilt(corpus, caplog):
     paths, decoder = files(corpus), CountingDecoder()
     good = decode(paths, decoder)[0]
-    (entry,) = clip_cache_folder().glob("*.npz")
+    (entry,) = clipcache.clip_cache_folder().glob("*.npz")
     data = bytearray(entry.read_bytes())
     data[len(data) // 2] ^= 0xFF  # one flipped byte inside the clips: the zip's CRC no longer matches
     entry.write_bytes(bytes(data))
@@ -101,9 +102,14 @@ def test_build_split_reads_the_same_clips_from_the_cache(corpus):
     task = get_task("35-words")
     labels = task.labels(scanned.words)
     plain = build_split(scanned, task, labels, None, cache=False)
-    assert not clip_cache_folder().exists()
+    assert not clipcache.clip_cache_folder().exists()
     cached = [build_split(scanned, task, labels, None) for _ in range(2)]
     for split in cached:
         np.testing.assert_array_equal(split.clips, plain.clips)
         np.testing.assert_array_equal(split.targets, plain.targets)
         assert split.paths == plain.paths
+
+
+def test_the_cache_lives_under_dlcli_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv("DLCLI_CACHE", str(tmp_path))
+    assert default_folder() == tmp_path / "kws-clips"
