@@ -6,8 +6,17 @@ saturation, a time offset and, with probability 0.3, white noise; the result is 
 back to the clip's original peak. Then, optionally, a crop of a background-noise recording
 is added at a random signal-to-noise ratio (the BC-ResNet recipe mixes noise into 80% of
 clips). All of it is tensor code on the batch's device, so a GPU never waits for it; the
-random draws come from torch's global generator, which the training engine restores on
-resume.
+random draws come from torch's global generator (restored by the training engine on resume),
+or from a ``generator`` when batches are prepared in a background thread.
+
+The phase-vocoder pitch shift costs about three times the small model's own training step on
+a CPU. ``pitch_method="warp"`` gives the same shift to models with a log-mel front end for
+almost nothing: a pitch shift by a factor p (vocoder stretch, then resampling back) scales
+every frequency by p and keeps the timing, so the power spectrogram becomes P(f / p, t); the
+front end reads each clip's STFT power through mel filters warped by its factor
+(``warp_filterbank``, ``model.pitch_warp``). The clip's other distortions then come before the shift instead of
+after it, which changes nothing for the pointwise ones (saturation, white noise) and the
+resampling, and shifts the background noise by the same few percent as the speech.
 """
 
 from __future__ import annotations
@@ -18,6 +27,8 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+PITCH_METHODS = ("auto", "vocoder", "warp")
 
 
 @dataclass
@@ -33,6 +44,8 @@ class AugmentConfig:
     noise_probability: float = 0.3  # ...applied to this share of clips
     background_probability: float = 0.8  # clips that get a crop of background noise added
     background_snr_db: list[float] = field(default_factory=lambda: [0.0, 20.0])  # uniform range
+    pitch_method: str = "auto"  # vocoder (the reference, on the waveform) | warp (of the spectrogram, log-mel
+    # front ends only) | auto (warp where the model has a log-mel front end, else the vocoder)
 
     def __post_init__(self) -> None:
         if self.mode not in ("online", "offline", "none"):
@@ -41,6 +54,8 @@ class AugmentConfig:
             raise ValueError("copies must not be negative")
         if len(self.background_snr_db) != 2 or self.background_snr_db[0] > self.background_snr_db[1]:
             raise ValueError("background_snr_db must be [low, high]")
+        if self.pitch_method not in PITCH_METHODS:
+            raise ValueError(f"pitch_method must be {', '.join(PITCH_METHODS)}, not {self.pitch_method!r}")
 
 
 def _interpolate(x: Tensor, positions: Tensor) -> Tensor:
@@ -125,43 +140,79 @@ def _peak(x: Tensor) -> Tensor:
     return x.abs().amax(dim=-1, keepdim=True).clamp_min(1e-8)
 
 
-def distort(x: Tensor, config: AugmentConfig) -> Tensor:
-    """The paper's five distortions together, each clip with its own random intensities."""
+def draw_semitones(batch: int, config: AugmentConfig, device=None, generator: torch.Generator | None = None) -> Tensor:
+    """Each clip's pitch shift in semitones, ~ N(0, 12 x pitch_octaves_std)."""
+    return 12 * config.pitch_octaves_std * torch.randn(batch, device=device, generator=generator)
+
+
+def distort(
+    x: Tensor, config: AugmentConfig, *, generator: torch.Generator | None = None, pitch: bool = True
+) -> Tensor:
+    """The paper's five distortions together, each clip with its own random intensities.
+
+    ``pitch=False`` leaves the pitch shift to the caller (the spectrogram warp of ``Augmenter``).
+    """
     batch, length = x.shape
     x = x.float()
     original_peak = _peak(x)
     device = x.device
-    normal = lambda: torch.randn(batch, device=device)  # noqa: E731
-    if config.pitch_octaves_std > 0:
-        x = pitch_shift(x, 12 * config.pitch_octaves_std * normal())
+    normal = lambda: torch.randn(batch, device=device, generator=generator)  # noqa: E731
+    if pitch and config.pitch_octaves_std > 0:
+        x = pitch_shift(x, draw_semitones(batch, config, device, generator))
     r = config.resample_std * normal()
     factor = torch.where(r >= 0, 1 + r, 1 / (1 + r.abs()))
     offset = (config.offset_std * length * normal()).round()
     x = resample_and_offset(x, factor, offset)
     peak = _peak(x)
-    rate = torch.full((batch,), config.saturation_rate, device=device)
-    p = (config.saturation_scale / (1 + torch.distributions.Exponential(rate).sample()))[:, None]
-    x = torch.where(p < 1, torch.maximum(torch.minimum(x, peak * p), -peak * p) / p, x / p)
+    # p = scale / (1 + Exp(rate)), drawn as torch.distributions.Exponential does (which takes no generator)
+    p = config.saturation_scale / (1 + x.new_empty(batch).exponential_(generator=generator) / config.saturation_rate)
+    p = p[:, None]
+    bound = peak * p  # p < 1 clips at p x peak; p >= 1 leaves every sample inside the bound
+    x = torch.clamp(x, -bound, bound) / p
     amplitude = (config.noise_std * normal()).abs()[:, None]
-    noisy = (torch.rand(batch, device=device) < config.noise_probability)[:, None]
-    x = x + noisy * amplitude * _peak(x) * torch.randn_like(x)
+    noisy = torch.nonzero(torch.rand(batch, device=device, generator=generator) < config.noise_probability)[:, 0]
+    if len(noisy):  # white noise for the chosen clips only (a third of the batch by default)
+        rows = x[noisy]
+        noise = torch.randn(rows.shape, device=device, generator=generator)
+        x = x.index_copy(0, noisy, rows + amplitude[noisy] * _peak(rows) * noise)
     return x * (original_peak / _peak(x))
 
 
-def mix_background(x: Tensor, noise: Tensor, config: AugmentConfig) -> Tensor:
+def mix_background(
+    x: Tensor, noise: Tensor, config: AugmentConfig, *, generator: torch.Generator | None = None
+) -> Tensor:
     """Add a random one-clip crop of ``noise`` (concatenated recordings, 1-D) at a random SNR."""
     batch, length = x.shape
     if noise.numel() < length or config.background_probability <= 0:
         return x
-    starts = torch.randint(0, noise.numel() - length + 1, (batch,), device=x.device)
-    crops = noise[starts[:, None] + torch.arange(length, device=x.device)[None]]  # (B, T)
+    starts = torch.randint(0, noise.numel() - length + 1, (batch,), device=x.device, generator=generator)
+    crops = noise.unfold(0, length, 1)[starts]  # (B, T): rows of a strided view, copied once
     low, high = config.background_snr_db
-    snr = low + (high - low) * torch.rand(batch, 1, device=x.device)
+    snr = low + (high - low) * torch.rand(batch, 1, device=x.device, generator=generator)
     signal_power = x.pow(2).mean(-1, keepdim=True).clamp_min(1e-10)
     noise_power = crops.pow(2).mean(-1, keepdim=True).clamp_min(1e-10)
     gain = torch.sqrt(signal_power / noise_power * torch.pow(10.0, -snr / 10))
-    chosen = (torch.rand(batch, 1, device=x.device) < config.background_probability).float()
+    chosen = (torch.rand(batch, 1, device=x.device, generator=generator) < config.background_probability).float()
     return x + chosen * gain * crops
+
+
+def warp_filterbank(filters: Tensor, factors: Tensor) -> Tensor:
+    """Filters (n_mels, bins) warped for one pitch factor per clip: (B, n_mels, bins).
+
+    A clip pitch-shifted by ``p`` has its spectral line of bin ``j`` at bin ``p j``, with the
+    same height, so filter ``m`` collects ``sum_j F_m(p j) P(j)``: the filters read at ``p j``
+    (linear interpolation between bins; zero above the Nyquist bin, as after the vocoder's
+    resampling). The same matrix product as the plain filters, so the warp costs next to nothing.
+    """
+    bins = filters.shape[-1]
+    positions = torch.arange(bins, device=filters.device, dtype=filters.dtype)[None] * factors[:, None].to(filters)
+    inside = (positions <= bins - 1)[:, None, :]  # (B, 1, bins)
+    left = positions.floor().long().clamp(max=bins - 2)
+    fraction = (positions - left)[:, None, :]
+    expanded = filters[None].expand(len(factors), -1, -1)  # (B, n_mels, bins)
+    low = expanded.gather(2, left[:, None, :].expand_as(expanded))
+    high = expanded.gather(2, (left + 1)[:, None, :].expand_as(expanded))
+    return torch.where(inside, low + fraction * (high - low), torch.zeros_like(low))
 
 
 class Augmenter:
@@ -176,9 +227,17 @@ class Augmenter:
             self.noise = self.noise.to(device)
         return self
 
-    def __call__(self, x: Tensor, *, distortions: bool = True) -> Tensor:
+    def __call__(self, x: Tensor, *, distortions: bool = True, generator: torch.Generator | None = None) -> Tensor:
         if distortions:
-            x = distort(x, self.config)
+            x = distort(x, self.config, generator=generator)
         if self.noise is not None:
-            x = mix_background(x, self.noise, self.config)
+            x = mix_background(x, self.noise, self.config, generator=generator)
         return x
+
+    def with_pitch_factors(self, x: Tensor, *, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """Everything but the pitch shift, and each clip's pitch factor for the spectrogram warp."""
+        semitones = draw_semitones(x.shape[0], self.config, x.device, generator)
+        x = distort(x, self.config, generator=generator, pitch=False)
+        if self.noise is not None:
+            x = mix_background(x, self.noise, self.config, generator=generator)
+        return x, torch.pow(2.0, semitones / 12)

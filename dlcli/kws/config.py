@@ -24,6 +24,7 @@ class DataConfig:
     max_validation_clips: int | None = None  # validate on a subset
     validation_percent: float = 10.0  # hash-rule split when the folder has no list files
     testing_percent: float = 10.0
+    clip_cache: bool = True  # keep the decoded clips in $DLCLI_CACHE/kws-clips for the next run (dlcli.kws.clipcache)
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -43,6 +44,7 @@ def reference_training(**overrides) -> TrainConfig:
         monitor="val_accuracy",
         monitor_mode="max",
         log_every=20,
+        prefetch=2,  # online augmentation of the next batches runs in a thread during the step (on a CPU)
     )
     values.update(overrides)
     return TrainConfig(**values)

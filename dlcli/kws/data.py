@@ -265,6 +265,7 @@ def build_split(
     max_clips: int | None = None,
     seed: int = 0,
     show: bool = False,
+    cache: bool = True,
 ) -> SplitData:
     """Decode one split for ``task``.
 
@@ -285,7 +286,13 @@ def build_split(
     if max_clips is not None and len(paths) > max_clips:
         keep = sorted(_stable_order(paths, seed)[:max_clips])
         paths, targets = [paths[i] for i in keep], [targets[i] for i in keep]
-    clips, loaded, failures = load_clips(paths, show=show, what=f"reading {split or 'all'} clips")
+    decode = lambda files: load_clips(files, show=show, what=f"reading {split or 'all'} clips")  # noqa: E731
+    if cache:
+        from dlcli.kws.clipcache import cached_decode
+
+        clips, loaded, failures = cached_decode(paths, decode, sample_rate=SAMPLE_RATE, clip_samples=CLIP_SAMPLES)
+    else:
+        clips, loaded, failures = decode(paths)
     targets_array = np.asarray(targets, dtype=np.int64)[loaded]
     names = [str(paths[i]) for i in loaded]
     if task.silence and SILENCE not in given:

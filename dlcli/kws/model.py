@@ -17,7 +17,9 @@ variant takes raw waveforms, so the features travel inside the model and its exp
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -106,6 +108,7 @@ class LogMelFrontEnd(nn.Module):
         window64 = torch.hann_window(window, dtype=torch.float64)
         basis = torch.cat([torch.cos(angle), -torch.sin(angle)]) * window64  # (2 x bins, window)
         self.register_buffer("basis", basis.float()[:, None, :], persistent=False)
+        self.pitch_factors: Tensor | None = None  # (B,) training-time pitch shifts, set by ``pitch_warp``
 
     def power(self, x: Tensor) -> Tensor:
         """|STFT|^2, (B, bins, frames), zero-padded by half a window at both ends."""
@@ -124,8 +127,34 @@ class LogMelFrontEnd(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         with torch.autocast(x.device.type, enabled=False):
-            mel = torch.matmul(self.filters, self.power(x.float()))  # (B, n_mels, frames)
+            filters = self.filters  # (n_mels, bins)
+            if self.pitch_factors is not None:  # training-time pitch shifts: (B, n_mels, bins)
+                from dlcli.kws.augment import warp_filterbank
+
+                filters = warp_filterbank(filters, self.pitch_factors.to(filters.device))
+            mel = torch.matmul(filters, self.power(x.float()))  # (B, n_mels, frames)
             return torch.log(mel + 1e-6)
+
+
+@contextlib.contextmanager
+def pitch_warp(model: nn.Module, factors: Tensor | None) -> Iterator[bool]:
+    """Within the block, the model's log-mel front end pitch-shifts clip i by ``factors[i]``.
+
+    The cheap form of the augmentation's pitch shift (``augment.warp_filterbank``); yields
+    whether the model has such a front end (a raw-waveform model cannot be warped).
+    """
+    front_ends = [m for m in model.modules() if isinstance(m, LogMelFrontEnd)]
+    for front_end in front_ends:
+        front_end.pitch_factors = factors
+    try:
+        yield bool(front_ends)
+    finally:
+        for front_end in front_ends:
+            front_end.pitch_factors = None
+
+
+def has_logmel_frontend(model: nn.Module) -> bool:
+    return any(isinstance(m, LogMelFrontEnd) for m in model.modules())
 
 
 # ----------------------------------------------------------------------------- config

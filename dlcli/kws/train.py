@@ -1,9 +1,12 @@
 """Training a keyword spotter on a Speech Commands folder with the shared engine.
 
-Clips are decoded once into an int16 tensor; the engine hands whole batches to the step
-function, which augments them on the training device (the paper's distortions plus
-background noise) before the forward pass. The paper's offline mode instead appends N
-distorted copies of every training clip before training starts.
+Clips are decoded once into an int16 tensor (and kept in the clip cache for the next run).
+Online augmentation (the paper's distortions plus background noise) is done on the training
+device: on a CPU by the training dataset, as the engine's prefetch thread fetches each batch,
+so it overlaps the steps; on a GPU by the step function before the forward pass. Models with a
+log-mel front end get the pitch shift as a warp of their spectrogram (``augment.pitch_method``).
+The paper's offline mode instead appends N distorted copies of every training clip before
+training starts.
 """
 
 from __future__ import annotations
@@ -32,9 +35,10 @@ from dlcli.kws.data import (
     load_background,
     scan_corpus,
 )
-from dlcli.kws.model import build_model, count_parameters
+from dlcli.kws.model import build_model, count_parameters, has_logmel_frontend, pitch_warp
 from dlcli.train import Trainer, load_checkpoint, seed_everything
 from dlcli.train.data import TensorBatchDataset
+from dlcli.train.device import choose_device
 
 log = logging.getLogger("dlcli.kws")
 
@@ -103,6 +107,18 @@ def _initial_weights(model, path: str | Path, labels: list[str]) -> None:
     )
 
 
+def _pitch_by_warp(config: KwsConfig, model) -> bool:
+    """Whether online augmentation shifts pitch by warping the model's spectrogram (see augment.py)."""
+    method = config.augment.pitch_method
+    if config.augment.pitch_octaves_std <= 0 or method == "vocoder":
+        return False
+    if has_logmel_frontend(model):
+        return True
+    if method == "warp":
+        raise UsageError("augment.pitch_method warp needs a model with a log-mel front end (use vocoder or auto)")
+    return False
+
+
 @locks_run_folder("out", "the training run")
 def train(
     data_dir: str | Path,
@@ -142,7 +158,15 @@ def train(
     if task.silence and not noises:
         log.warning(f"{data_dir}: no background noise; the silence class is made of quiet white noise")
     train_split = build_split(
-        corpus, task, labels, "training", noises=noises, max_clips=config.data.max_train_clips, seed=seed, show=show
+        corpus,
+        task,
+        labels,
+        "training",
+        noises=noises,
+        max_clips=config.data.max_train_clips,
+        seed=seed,
+        show=show,
+        cache=config.data.clip_cache,
     )
     val_split = build_split(
         corpus,
@@ -153,6 +177,7 @@ def train(
         max_clips=config.data.max_validation_clips,
         seed=seed,
         show=show,
+        cache=config.data.clip_cache,
     )
     for split in (train_split, val_split):
         _report_failures(split.failures, "training")
@@ -216,15 +241,32 @@ def train(
             f"{len(held_out):,} held out for validation; clips repeated {train_data.repeats}x"
         )
 
+    warp = online and _pitch_by_warp(config, model)
+    # on a CPU the training dataset augments each batch as the prefetch thread fetches it
+    augment_in_data = online and type(augmenter) is Augmenter and choose_device(config.train.device).type == "cpu"
+    if augment_in_data:
+        from dlcli.kws.batches import AugmentedBatches
+
+        train_data = AugmentedBatches(clips, targets, augmenter, seed=seed, warp=warp)
+
     def step(model, batch):
-        waveforms, target, *weight = batch
+        # a third item, when there is one: the clips' pitch factors (drawn by the data path) or, with a negative
+        # speech bank (the embedding front end, never augmented online), each example's loss weight
+        waveforms, target, *extra = batch
+        pitch = extra if warp else []
+        weight = extra if negatives is not None else []
         waveforms = waveforms.float() * INT16_SCALE if waveforms.dtype == torch.int16 else waveforms  # or embeddings
-        if model.training and online:
+        if model.training and online and not augment_in_data:
             if augmenter.noise is not None and augmenter.noise.device != waveforms.device:
                 augmenter.to(waveforms.device)
             with torch.autocast(waveforms.device.type, enabled=False):  # STFTs stay in fp32
-                waveforms = augmenter(waveforms)
-        logits = model(waveforms)
+                if warp:
+                    waveforms, factors = augmenter.with_pitch_factors(waveforms)
+                    pitch = [factors]
+                else:
+                    waveforms = augmenter(waveforms)
+        with pitch_warp(model, pitch[0] if pitch and model.training else None):
+            logits = model(waveforms)
         if weight and model.training:  # bank windows: openWakeWord's false-positive penalty, ramped up from 1
             progress = min(1.0, ramp["step"] / ramp["steps"])
             ramp["step"] += 1

@@ -29,6 +29,7 @@ class TrainConfig:
     compile: bool = False  # torch.compile the model (worth it for long GPU runs)
     seed: int = 0  # seeds data order, augmentation and initialisation
     num_workers: int = 0  # data-loading processes
+    prefetch: int = 0  # training batches prepared ahead in a background thread (0: none)
     checkpoint_every: int = 0  # also write last.pt every N steps inside an epoch (0: at epoch ends only)
     log_every: int = 50  # steps between training-metric records in metrics.jsonl
     max_nonfinite: int = 20  # consecutive non-finite losses tolerated (steps skipped) before giving up
@@ -56,6 +57,7 @@ class TrainConfig:
             (self.warmup_epochs >= 0, "warmup_epochs must not be negative"),
             (self.max_steps is None or self.max_steps >= 1, "max_steps must be at least 1"),
             (self.validate_every >= 1, "validate_every must be at least 1"),
+            (self.prefetch >= 0, "prefetch must not be negative"),
         ]
         for ok, message in checks:
             if not ok:

@@ -1,8 +1,10 @@
-"""Datasets that hand whole batches to the engine (no per-example Python work)."""
+"""Datasets that hand whole batches to the engine (no per-example Python work), and a prefetch thread."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import queue
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 
 import torch
 from torch import Tensor
@@ -34,3 +36,56 @@ class TensorBatchDataset(Dataset):
     @staticmethod
     def collate(batch: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
         return batch
+
+
+_END = object()
+
+
+class _Failed:
+    def __init__(self, error: BaseException):
+        self.error = error
+
+
+def prefetched(batches: Iterable, depth: int, threads: int = 1) -> Iterator:
+    """Iterate ``batches`` in a background thread, keeping up to ``depth`` batches ready.
+
+    Batch preparation that is torch work (augmentation in a dataset's ``__getitems__``)
+    releases the GIL, so it overlaps the training step on another core. The thread runs
+    torch with ``threads`` intra-op threads (a per-thread setting), leaving the step its
+    own. Its errors are raised here; leaving the loop early stops the thread.
+    """
+    ready: queue.Queue = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        torch.set_num_threads(threads)
+        try:
+            for batch in batches:
+                if not put(batch):
+                    return
+            put(_END)
+        except BaseException as error:  # handed to the consumer, raised in its thread
+            put(_Failed(error))
+
+    thread = threading.Thread(target=work, name="dlcli-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = ready.get()
+            if item is _END:
+                return
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+        thread.join()

@@ -43,6 +43,7 @@ from dlcli.files import remove_stale_temporaries
 from dlcli.train import distributed
 from dlcli.train.checkpoint import build_checkpoint, load_checkpoint, load_state_dict, save_checkpoint, unwrap
 from dlcli.train.config import TrainConfig
+from dlcli.train.data import prefetched
 from dlcli.train.device import autocast, choose_device, resolve_precision, rng_state, set_rng_state
 from dlcli.train.plots import plot_training_curves
 from dlcli.train.sampler import ResumableSampler
@@ -529,7 +530,10 @@ class Trainer:
         """Steps until the epoch ends, max_steps is reached or an interrupt is requested."""
         cfg = self.config
         window = _Accumulator()
-        for batch in self._loader(train_data, sampler, run.epoch):
+        batches = self._loader(train_data, sampler, run.epoch)
+        if cfg.prefetch:  # the dataset's batch work (augmentation) in a thread, overlapping the steps
+            batches = prefetched(batches, cfg.prefetch)
+        for batch in batches:
             lr = run.set_lr()
             batch = move_to(batch, self.device, non_blocking=True)
             size = batch_size_of(batch)

@@ -39,3 +39,11 @@ def trained_run(tmp_path_factory) -> Path:
     run = tmp_path_factory.mktemp("kws") / "run"
     train(SAMPLE, run, tiny_config())
     return run
+
+
+@pytest.fixture(autouse=True)
+def clip_cache_in_the_test_folder(tmp_path, monkeypatch):
+    """Decoded clips of the tests' temporary corpora go to the test's own folder, not the user's cache."""
+    from dlcli.kws import clipcache
+
+    monkeypatch.setattr(clipcache, "clip_cache_folder", lambda: tmp_path / "kws-clips")
