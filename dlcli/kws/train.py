@@ -118,6 +118,7 @@ def train(
     seed = config.train.seed  # the root --seed is already in it (one seed rule: dlcli.runtime)
     config.train.seed = seed
     seed_everything(seed)
+    data_seed = seed if config.data.seed is None else config.data.seed  # subset and copies: --data-seed
     corpus = scan_corpus(
         data_dir, validation_percent=config.data.validation_percent, testing_percent=config.data.testing_percent
     )
@@ -133,7 +134,14 @@ def train(
     if task.silence and not noises:
         log.warning(f"{data_dir}: no background noise; the silence class is made of quiet white noise")
     train_split = build_split(
-        corpus, task, labels, "training", noises=noises, max_clips=config.data.max_train_clips, seed=seed, show=show
+        corpus,
+        task,
+        labels,
+        "training",
+        noises=noises,
+        max_clips=config.data.max_train_clips,
+        seed=data_seed,
+        show=show,
     )
     val_split = build_split(
         corpus,
@@ -142,7 +150,7 @@ def train(
         "validation",
         noises=noises,
         max_clips=config.data.max_validation_clips,
-        seed=seed,
+        seed=data_seed,
         show=show,
     )
     for split in (train_split, val_split):
@@ -162,8 +170,14 @@ def train(
     noise = torch.from_numpy(np.concatenate(noises)) if noises else None
     augmenter = Augmenter(config.augment, noise)
     clips, targets = torch.from_numpy(train_split.clips), torch.from_numpy(train_split.targets)
-    if config.augment.mode == "offline":
-        clips, targets = offline_copies(clips, targets, augmenter, config.augment.copies, seed)
+    if not config.perturb.is_reference:  # named distortions (dlcli.kws.perturb) instead of the reference's
+        from dlcli.kws.perturb import Perturber, perturbed_copies
+
+        augmenter = Perturber(config.perturb, config.augment, noise, seed=data_seed)
+    if config.augment.mode == "offline" and config.perturb.is_reference:
+        clips, targets = offline_copies(clips, targets, augmenter, config.augment.copies, data_seed)
+    elif config.augment.mode == "offline":
+        clips, targets = perturbed_copies(clips, targets, augmenter, config.augment.copies, data_seed)
     online = config.augment.mode == "online"
     val_clips = torch.from_numpy(val_split.clips)
     if model_config.frontend == "embedding":  # a frozen front end: embed every clip once (cached), train the head
@@ -171,9 +185,26 @@ def train(
 
         if online:
             log.warning("the embedding front end computes features once: online augmentation is not applied")
-        clips = cached_embeddings(clips, show=show, what="embedding training clips")
+        if config.perturb.is_reference:
+            clips = cached_embeddings(clips, show=show, what="embedding training clips")
+        else:  # originals and copies apart, so the originals' cached blocks serve every variant
+            from dlcli.kws.perturb import masked_embeddings
+
+            originals, copies = clips[: len(train_split.targets)], clips[len(train_split.targets) :]
+            parts = [cached_embeddings(originals, show=show, what="embedding training clips")]
+            if len(copies) and config.perturb.specaugment:  # masks on the copies' mel bands
+                parts.append(masked_embeddings(copies, config.perturb, data_seed, show=show))
+            elif len(copies):
+                parts.append(cached_embeddings(copies, show=show, what="embedding perturbed copies"))
+            clips = torch.cat(parts)
         val_clips = cached_embeddings(val_clips, show=show, what="embedding validation clips")
         online = False
+    elif config.perturb.specaugment:
+        from dlcli.kws.perturb import add_specaugment
+
+        if not add_specaugment(model, config.perturb):
+            log.warning("specaugment needs a log-mel or embedding front end: not applied to the waveform model")
+    mixup_alpha = config.perturb.mixup
 
     def step(model, batch):
         waveforms, target = batch
@@ -183,8 +214,15 @@ def train(
                 augmenter.to(waveforms.device)
             with torch.autocast(waveforms.device.type, enabled=False):  # STFTs stay in fp32
                 waveforms = augmenter(waveforms)
-        logits = model(waveforms)
-        loss = F.cross_entropy(logits.float(), target)
+        if model.training and mixup_alpha > 0:
+            from dlcli.kws.perturb import mixup, mixup_loss
+
+            waveforms, order, weight = mixup(waveforms, mixup_alpha)
+            logits = model(waveforms)
+            loss = mixup_loss(logits.float(), target, order, weight)
+        else:
+            logits = model(waveforms)
+            loss = F.cross_entropy(logits.float(), target)
         accuracy = (logits.argmax(-1) == target).float().mean()
         return loss, {"accuracy": accuracy}
 
