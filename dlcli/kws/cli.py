@@ -191,6 +191,13 @@ def train(
             rich_help_panel=OPTIM,
         ),
     ] = None,
+    distortion_mode: Annotated[
+        Optional[str],
+        typer.Option(
+            help="all: every named distortion on every clip, in order; one: one of them per clip, at random.",
+            rich_help_panel=OPTIM,
+        ),
+    ] = None,
     mixup: Annotated[
         Optional[float],
         typer.Option(help="Mixup Beta(alpha, alpha) on the head's inputs (0: off).", rich_help_panel=OPTIM),
@@ -243,6 +250,7 @@ def train(
         "augment.copies": copies,
         "perturb.distortions": _words(distortions),
         "perturb.mixup": mixup,
+        "perturb.choose": distortion_mode,
         "data.seed": data_seed,
         **train_overrides(),
     }

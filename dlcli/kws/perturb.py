@@ -57,6 +57,7 @@ REFERENCE = ["paper", "noise"]  # the reference augmentation (augment.Augmenter)
 @dataclass
 class PerturbConfig:
     distortions: list[str] = field(default_factory=lambda: list(REFERENCE))  # applied in order; see perturb.py
+    choose: str = "all"  # all: every named distortion on every clip, in order; one: one of them per clip, at random
     mixup: float = 0.0  # Beta(alpha, alpha) weight of mixup on the head's inputs; 0: off
     speed_range: list[float] = field(default_factory=lambda: [0.9, 1.1])  # tempo and pitch factor
     pitch_semitones: float = 2.0  # pitch shift uniform in +- this
@@ -79,6 +80,8 @@ class PerturbConfig:
             raise ValueError("distortion 'none' cannot be combined with others")
         if len(set(self.distortions)) != len(self.distortions):
             raise ValueError("a distortion is named twice")
+        if self.choose not in ("all", "one"):
+            raise ValueError(f"choose must be all or one, not {self.choose!r}")
         if self.mixup < 0:
             raise ValueError("mixup alpha must not be negative")
         for name in ("speed_range", "vtlp_range", "formant_range", "room_rt60"):
@@ -402,31 +405,47 @@ class Perturber:
         return self
 
     def __call__(self, x: Tensor) -> Tensor:
+        """The distortions of a batch; ``self.masked`` (B,) then says which clips SpecAugment is for."""
         x = x.float()
         peak = x.abs().amax(-1, keepdim=True).clamp_min(1e-8)
-        batch, device = x.shape[0], x.device
-        for name in self.config.distortions:
-            if name == "paper":
-                x = distort(x, self.augment)
-            elif name == "noise" and self.noise is not None:
-                x = mix_background(x, self.noise, self.augment)
-            elif name == "speed":
-                faster = _uniform(self.config.speed_range, batch, device)  # > 1: shorter and higher
-                x = resample_and_offset(x, 1 / faster, torch.zeros(batch, device=device))
-            elif name == "pitch":
-                x = pitch_shift(x, self.config.pitch_semitones * (2 * torch.rand(batch, device=device) - 1))
-            elif name == "vtlp":
-                x = vtlp(x, _uniform(self.config.vtlp_range, batch, device))
-            elif name == "formant":
-                x = formant_shift(x, _uniform(self.config.formant_range, batch, device))
-            elif name == "room":
-                x = reverberate(x, self.rooms[torch.randint(0, len(self.rooms), (batch,), device=device)])
-            elif name == "band":
-                x = random_band(x)
-            elif name == "codec":
-                x = random_codec(x)
+        names = self.config.distortions
+        self.masked = torch.full((x.shape[0],), self.config.specaugment, device=x.device)
+        if self.config.choose == "one":
+            x = x.clone()  # rows are replaced in place
+            pick = torch.randint(0, len(names), (x.shape[0],), device=x.device)
+            for index, name in enumerate(names):
+                rows = pick == index
+                if rows.any():
+                    x[rows] = self._apply(name, x[rows])
+            self.masked = (pick == names.index("specaugment")) if self.config.specaugment else self.masked
+        else:
+            for name in names:
+                x = self._apply(name, x)
         x = torch.nan_to_num(x)
         return x * (peak / x.abs().amax(-1, keepdim=True).clamp_min(1e-8))
+
+    def _apply(self, name: str, x: Tensor) -> Tensor:
+        batch, device = x.shape[0], x.device
+        if name == "paper":
+            x = distort(x, self.augment)
+        elif name == "noise" and self.noise is not None:
+            x = mix_background(x, self.noise, self.augment)
+        elif name == "speed":
+            faster = _uniform(self.config.speed_range, batch, device)  # > 1: shorter and higher
+            x = resample_and_offset(x, 1 / faster, torch.zeros(batch, device=device))
+        elif name == "pitch":
+            x = pitch_shift(x, self.config.pitch_semitones * (2 * torch.rand(batch, device=device) - 1))
+        elif name == "vtlp":
+            x = vtlp(x, _uniform(self.config.vtlp_range, batch, device))
+        elif name == "formant":
+            x = formant_shift(x, _uniform(self.config.formant_range, batch, device))
+        elif name == "room":
+            x = reverberate(x, self.rooms[torch.randint(0, len(self.rooms), (batch,), device=device)])
+        elif name == "band":
+            x = random_band(x)
+        elif name == "codec":
+            x = random_codec(x)
+        return x
 
 
 def perturbed_copies(clips: Tensor, targets: Tensor, perturber: Perturber, copies: int, seed: int):
@@ -436,14 +455,32 @@ def perturbed_copies(clips: Tensor, targets: Tensor, perturber: Perturber, copie
         return clips, targets
     state = torch.get_rng_state()
     torch.manual_seed(seed + 7)
-    made = []
+    made, masked = [], []
     for _ in range(copies):
         for start in range(0, len(clips), 256):
             batch = clips[start : start + 256].float() / 32768.0
             distorted = perturber(batch) * 32768.0  # at the original's peak: 'none' copies are exact repeats
             made.append(distorted.round().clamp(-32768, 32767).to(torch.int16))
+            masked.append(perturber.masked)
     torch.set_rng_state(state)
+    perturber.copies_masked = torch.cat(masked)  # which copies SpecAugment is for (embed_copies)
     return torch.cat([clips, *made]), torch.cat([targets] + [targets] * copies)
+
+
+def embed_copies(copies: Tensor, perturber: Perturber, seed: int, *, show: bool = False) -> Tensor:
+    """Embeddings of the offline copies: through the SpecAugment masks for the copies they are for."""
+    from dlcli.kws.embedding import cached_embeddings
+
+    if not perturber.config.specaugment:
+        return cached_embeddings(copies, show=show, what="embedding perturbed copies")
+    flags = perturber.copies_masked.cpu()
+    if flags.all():
+        return masked_embeddings(copies, perturber.config, seed, show=show)
+    out = cached_embeddings(copies[~flags], show=show, what="embedding perturbed copies")
+    out = torch.zeros((len(copies), *out.shape[1:]), dtype=out.dtype).index_put_((~flags,), out)
+    if flags.any():
+        out[flags] = masked_embeddings(copies[flags], perturber.config, seed, show=show)
+    return out
 
 
 def mixup_loss(logits: Tensor, target: Tensor, order: Tensor, weight: float) -> Tensor:

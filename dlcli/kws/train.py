@@ -188,14 +188,12 @@ def train(
         if config.perturb.is_reference:
             clips = cached_embeddings(clips, show=show, what="embedding training clips")
         else:  # originals and copies apart, so the originals' cached blocks serve every variant
-            from dlcli.kws.perturb import masked_embeddings
+            from dlcli.kws.perturb import embed_copies
 
             originals, copies = clips[: len(train_split.targets)], clips[len(train_split.targets) :]
             parts = [cached_embeddings(originals, show=show, what="embedding training clips")]
-            if len(copies) and config.perturb.specaugment:  # masks on the copies' mel bands
-                parts.append(masked_embeddings(copies, config.perturb, data_seed, show=show))
-            elif len(copies):
-                parts.append(cached_embeddings(copies, show=show, what="embedding perturbed copies"))
+            if len(copies):  # SpecAugment masks the mel bands of the copies it is for
+                parts.append(embed_copies(copies, augmenter, data_seed, show=show))
             clips = torch.cat(parts)
         val_clips = cached_embeddings(val_clips, show=show, what="embedding validation clips")
         online = False

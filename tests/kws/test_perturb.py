@@ -120,6 +120,22 @@ def test_rooms_lengthen_the_decay(monkeypatch, simulated):
     assert torch.equal(bank, perturb.room_bank(PerturbConfig(rooms=3, room_rt60=[0.5, 0.6]), seed=0))
 
 
+def test_one_of_gives_each_clip_one_distortion_and_marks_the_masked_ones():
+    torch.manual_seed(0)
+    x = torch.randn(16, SR) * 0.3
+    perturber = Perturber(PerturbConfig(distortions=["band", "specaugment"], choose="one"), AugmentConfig())
+    y = perturber(x)
+    masked = perturber.masked
+    assert 0 < int(masked.sum()) < 16  # some clips for SpecAugment, the others band-limited
+    assert torch.allclose(y[masked], x[masked], atol=1e-6)
+    assert (spectrum_energy(y[~masked], 7600, 8000) < 1e-6 * spectrum_energy(x[~masked], 7600, 8000)).all()
+    both = Perturber(PerturbConfig(distortions=["band", "specaugment"]), AugmentConfig())
+    both(x)
+    assert both.masked.all()
+    with pytest.raises(ValueError, match="choose"):
+        PerturbConfig(choose="some")
+
+
 def test_spec_masks_fill_bands_and_frames_with_the_mean():
     features = torch.arange(2 * 50 * 32, dtype=torch.float32).reshape(2, 50, 32)
     config = PerturbConfig(time_masks=1, time_mask_frames=10, frequency_masks=1, frequency_mask_bands=4)
@@ -190,15 +206,19 @@ def test_masked_embeddings_equal_plain_ones_without_masks_and_are_cached(tmp_pat
     masked = perturb.masked_embeddings(clips, config, 0)
     assert masked.shape == plain.shape and not torch.allclose(masked, plain, atol=1e-3)
     assert torch.equal(masked, perturb.masked_embeddings(clips, config, 0))  # read back from the cache
+    perturber = Perturber(config, AugmentConfig())
+    perturber.copies_masked = torch.tensor([False, True])  # as perturbed_copies leaves it
+    mixed = perturb.embed_copies(clips, perturber, 0)
+    assert torch.equal(mixed[0], plain[0]) and torch.equal(mixed[1], perturb.masked_embeddings(clips[1:], config, 0)[0])
 
 
 def test_cli_parses_and_validates_the_options(tmp_path, sample_corpus):
     runner = CliRunner()
     base = ["-q", "kws", "train", str(sample_corpus), "--out", str(tmp_path / "run"), "--model", "small"]
-    shown = runner.invoke(app, [*base, "--distortions", "band, room", "--mixup", "0.3", "--data-seed", "4", "--print-config"])  # fmt: skip
+    shown = runner.invoke(app, [*base, "--distortions", "band, room", "--mixup", "0.3", "--data-seed", "4", "--distortion-mode", "one", "--print-config"])  # fmt: skip
     assert shown.exit_code == 0, shown.output
     assert "- band" in shown.output and "- room" in shown.output and "mixup: 0.3" in shown.output
-    assert "seed: 4" in shown.output
+    assert "seed: 4" in shown.output and "choose: one" in shown.output
     bad = runner.invoke(app, [*base, "--distortions", "bandd"])
     assert bad.exit_code == 2 and "did you mean band" in bad.output
 
