@@ -24,6 +24,9 @@ random intensity. The names:
   between the two ONNX stages of the embedding front end, on the log-mel of the small model;
 - ``none``: nothing (offline copies are then plain repeats, the same budget without augmentation).
 
+With ``choose: one`` (``--distortion-mode one``) each clip gets one of the named distortions, drawn at
+random, instead of all of them in turn (for SpecAugment on the embedding front end: the copies drawn for it).
+
 ``mixup`` (Zhang et al., 2018) is training-side: pairs of the head's inputs (the embeddings, or the
 waveforms of the other front ends) and their targets are blended with a weight ~ Beta(alpha, alpha).
 Every result is rescaled to its clip's original peak, as the reference augmentation does.

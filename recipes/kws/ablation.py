@@ -133,7 +133,7 @@ def main() -> int:
         real = [100 * s["real_accuracy"] for s in scores]
         synthetic = [100 * s["synthetic_accuracy"] for s in scores]
         table.append({
-            "row": row, "options": " ".join(rows[row]) or "(none: no copies)", "seeds": len(scores),
+            "row": row, "options": (" ".join(rows[row]) or "(none: no copies)") + (" (80 training voices)" if row == "voices80" else ""), "seeds": len(scores),
             "real": real, "real_mean": statistics.mean(real), "real_std": statistics.stdev(real) if len(real) > 1 else 0.0,
             "synthetic_mean": statistics.mean(synthetic),
             "by_speaker": {k: statistics.mean(100 * s["real_by_speaker"][k] for s in scores) for k in scores[0]["real_by_speaker"]},
