@@ -443,7 +443,8 @@ class Perturber:
         elif name == "formant":
             x = formant_shift(x, _uniform(self.config.formant_range, batch, device))
         elif name == "room":
-            x = reverberate(x, self.rooms[torch.randint(0, len(self.rooms), (batch,), device=device)])
+            rooms = self.rooms.to(device)  # the bank follows the batch (the engine moves only the noise)
+            x = reverberate(x, rooms[torch.randint(0, len(rooms), (batch,), device=device)])
         elif name == "band":
             x = random_band(x)
         elif name == "codec":
