@@ -219,6 +219,29 @@ def train(
     copies: Annotated[
         Optional[int], typer.Option(help="Offline copies per clip (reference: 5).", rich_help_panel=OPTIM)
     ] = None,
+    distortions: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Comma-separated distortions for the copies or online batches, in order: paper, noise, speed, "
+            "pitch, vtlp, formant, room, band, codec, specaugment, or none (default: paper,noise, the reference).",
+            rich_help_panel=OPTIM,
+        ),
+    ] = None,
+    distortion_mode: Annotated[
+        Optional[str],
+        typer.Option(
+            help="all: every named distortion on every clip, in order; one: one of them per clip, at random.",
+            rich_help_panel=OPTIM,
+        ),
+    ] = None,
+    mixup: Annotated[
+        Optional[float],
+        typer.Option(help="Mixup Beta(alpha, alpha) on the head's inputs (0: off).", rich_help_panel=OPTIM),
+    ] = None,
+    data_seed: Annotated[
+        Optional[int],
+        typer.Option(help="Seed of the training subset and the copies (default: --seed).", rich_help_panel=DATA),
+    ] = None,
     config: ConfigFile = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Start over in an existing --out.")] = False,
@@ -278,6 +301,10 @@ def train(
         "train.lr": lr,
         "augment.mode": augment.value if augment else None,
         "augment.copies": copies,
+        "perturb.distortions": _words(distortions),
+        "perturb.mixup": mixup,
+        "perturb.choose": distortion_mode,
+        "data.seed": data_seed,
         **train_overrides(),
     }
     resolved = resolve_config(KwsConfig, saved if base is None else config, overrides, base=base, show=show_config)

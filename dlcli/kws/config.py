@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from dlcli.kws.augment import AugmentConfig
 from dlcli.kws.data import TASKS
 from dlcli.kws.model import PRESETS, XceptionConfig
+from dlcli.kws.perturb import PerturbConfig
 from dlcli.train.config import TrainConfig
 
 
@@ -22,6 +23,7 @@ class DataConfig:
     background: str | None = None  # folder of noise recordings (default: DATA/_background_noise_)
     max_train_clips: int | None = None  # train on a seeded random subset (bounded runs)
     max_validation_clips: int | None = None  # validate on a subset
+    seed: int | None = None  # seed of the training subset and the offline copies (default: the run's seed)
     validation_percent: float = 10.0  # hash-rule split when the folder has no list files
     testing_percent: float = 10.0
     clip_cache: bool = True  # keep the decoded clips in $DLCLI_CACHE/kws-clips for the next run (dlcli.kws.clipcache)
@@ -54,6 +56,7 @@ def reference_training(**overrides) -> TrainConfig:
 class KwsConfig:
     data: DataConfig = field(default_factory=DataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    perturb: PerturbConfig = field(default_factory=PerturbConfig)  # which distortions, mixup
     model: XceptionConfig = field(default_factory=XceptionConfig)
     train: TrainConfig = field(default_factory=reference_training)
 

@@ -143,6 +143,7 @@ def train(
     seed = config.train.seed  # the root --seed is already in it (one seed rule: dlcli.runtime)
     config.train.seed = seed
     seed_everything(seed)
+    data_seed = seed if config.data.seed is None else config.data.seed  # subset and copies: --data-seed
     corpus = scan_corpus(
         data_dir, validation_percent=config.data.validation_percent, testing_percent=config.data.testing_percent
     )
@@ -164,7 +165,7 @@ def train(
         "training",
         noises=noises,
         max_clips=config.data.max_train_clips,
-        seed=seed,
+        seed=data_seed,
         show=show,
         cache=config.data.clip_cache,
     )
@@ -175,7 +176,7 @@ def train(
         "validation",
         noises=noises,
         max_clips=config.data.max_validation_clips,
-        seed=seed,
+        seed=data_seed,
         show=show,
         cache=config.data.clip_cache,
     )
@@ -196,9 +197,16 @@ def train(
     noise = torch.from_numpy(np.concatenate(noises)) if noises else None
     augmenter = Augmenter(config.augment, noise)
     clips, targets = torch.from_numpy(train_split.clips), torch.from_numpy(train_split.targets)
-    if config.augment.mode == "offline":
-        clips, targets = offline_copies(clips, targets, augmenter, config.augment.copies, seed)
+    if not config.perturb.is_reference:  # named distortions (dlcli.kws.perturb) instead of the reference's
+        from dlcli.kws.perturb import Perturber, perturbed_copies
+
+        augmenter = Perturber(config.perturb, config.augment, noise, seed=data_seed)
+    if config.augment.mode == "offline" and config.perturb.is_reference:
+        clips, targets = offline_copies(clips, targets, augmenter, config.augment.copies, data_seed)
+    elif config.augment.mode == "offline":
+        clips, targets = perturbed_copies(clips, targets, augmenter, config.augment.copies, data_seed)
     online = config.augment.mode == "online"
+    perturbed_end = len(targets)  # originals, then their perturbed copies; time-shifted keyword copies after them
     if positive_shifts:
         # a head trained on aligned clips learns the keyword at the clip's exact alignment only; a stream meets
         # it anywhere between two embeddings (80 ms apart): time-shifted copies of the keyword clips
@@ -215,9 +223,26 @@ def train(
 
         if online:
             log.warning("the embedding front end computes features once: online augmentation is not applied")
-        clips = cached_embeddings(clips, show=show, what="embedding training clips")
+        if config.perturb.is_reference:
+            clips = cached_embeddings(clips, show=show, what="embedding training clips")
+        else:  # originals and copies apart, so the originals' cached blocks serve every variant
+            from dlcli.kws.perturb import embed_copies
+
+            originals, copies = clips[: len(train_split.targets)], clips[len(train_split.targets) : perturbed_end]
+            parts = [cached_embeddings(originals, show=show, what="embedding training clips")]
+            if len(copies):  # SpecAugment masks the mel bands of the copies it is for
+                parts.append(embed_copies(copies, augmenter, data_seed, show=show))
+            if perturbed_end < len(clips):
+                parts.append(cached_embeddings(clips[perturbed_end:], show=show, what="embedding shifted copies"))
+            clips = torch.cat(parts)
         val_clips = cached_embeddings(val_clips, show=show, what="embedding validation clips")
         online = False
+    elif config.perturb.specaugment:
+        from dlcli.kws.perturb import add_specaugment
+
+        if not add_specaugment(model, config.perturb):
+            log.warning("specaugment needs a log-mel or embedding front end: not applied to the waveform model")
+    mixup_alpha = config.perturb.mixup
     val_targets = torch.from_numpy(val_split.targets)
     train_data = TensorBatchDataset(clips, targets)
     ramp = None
@@ -241,9 +266,10 @@ def train(
             f"{len(held_out):,} held out for validation; clips repeated {train_data.repeats}x"
         )
 
-    warp = online and _pitch_by_warp(config, model)
+    reference = type(augmenter) is Augmenter  # the named distortions (Perturber) stay in the step, as they were
+    warp = online and reference and _pitch_by_warp(config, model)
     # on a CPU the training dataset augments each batch as the prefetch thread fetches it
-    augment_in_data = online and type(augmenter) is Augmenter and choose_device(config.train.device).type == "cpu"
+    augment_in_data = online and reference and choose_device(config.train.device).type == "cpu"
     if augment_in_data:
         from dlcli.kws.batches import AugmentedBatches
 
@@ -265,9 +291,16 @@ def train(
                     pitch = [factors]
                 else:
                     waveforms = augmenter(waveforms)
+        mixing = model.training and mixup_alpha > 0
+        if mixing:
+            from dlcli.kws.perturb import mixup, mixup_loss
+
+            waveforms, order, share = mixup(waveforms, mixup_alpha)
         with pitch_warp(model, pitch[0] if pitch and model.training else None):
             logits = model(waveforms)
-        if weight and model.training:  # bank windows: openWakeWord's false-positive penalty, ramped up from 1
+        if mixing:
+            loss = mixup_loss(logits.float(), target, order, share)
+        elif weight and model.training:  # bank windows: openWakeWord's false-positive penalty, ramped up from 1
             progress = min(1.0, ramp["step"] / ramp["steps"])
             ramp["step"] += 1
             scale = 1 + (weight[0] - 1) * progress
