@@ -167,6 +167,14 @@ def test_a_corpus_without_alignments_trains_with_learned_durations(tmp_path):
     out = tmp_path / "x.wav"
     synth = invoke("tts", "synth", "Hello there.", "--model", run, "--out", out, "--iterations", "2")
     assert synth.exit_code == 0, synth.output
+    exported = tmp_path / "model.pt"  # synthesis needs no aligner: export leaves it out
+    assert invoke("tts", "export", run, "--out", exported).exit_code == 0
+    shipped = torch.load(exported, weights_only=True)
+    assert shipped["model_config"]["aligner"] is False and not any(
+        k.startswith("aligner.") for k in shipped["state_dict"]
+    )
+    synth = invoke("tts", "synth", "Hello there.", "--model", exported, "--out", out, "--iterations", "2")
+    assert synth.exit_code == 0, synth.output
 
 
 def test_durations_given_on_a_corpus_without_alignments_fails_with_one_clear_line(tmp_path):
