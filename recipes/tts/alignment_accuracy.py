@@ -101,7 +101,7 @@ def plot_curve(path: Path, rows) -> None:
     steps = [r["step"] for r in rows]
     figure, left = plt.subplots(figsize=(8, 4.5))
     left.plot(steps, [r["mean_ms"] for r in rows], "o-", color="tab:red", label="mean |boundary error| (ms)")
-    left.set_xlabel("training step (batch 16, --durations learned)")
+    left.set_xlabel("training step (batch 16, --durations learned; step 0: untrained aligner)")
     left.set_ylabel("mean absolute boundary error (ms)", color="tab:red")
     right = left.twinx()
     right.plot(steps, [r["within_1"] for r in rows], "s--", color="tab:blue", label="within 1 frame (%)")
@@ -109,7 +109,8 @@ def plot_curve(path: Path, rows) -> None:
     right.set_ylabel("% of boundaries within 1 / 2 frames (12.5 ms hop)")
     right.set_ylim(0, 100)
     left.set_title("Monotonic alignment search vs flite's exact phone boundaries")
-    figure.legend(loc="center right")
+    handles = left.get_lines() + right.get_lines()
+    left.legend(handles, [h.get_label() for h in handles], loc="upper center")
     figure.tight_layout()
     figure.savefig(path, dpi=90)
     plt.close(figure)
@@ -127,11 +128,11 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
 
-    models = []
+    by_step = {}
     for path in args.checkpoints:
         loaded = load_model(path, "tts", FastSpeechConfig, FastSpeech, float32=True)
-        models.append((int(loaded.checkpoint["metrics"]["step"]), loaded.model, loaded.checkpoint))
-    models.sort(key=lambda m: m[0])
+        by_step[int(loaded.checkpoint["metrics"]["step"])] = (loaded.model, loaded.checkpoint)
+    models = [(step, *by_step[step]) for step in sorted(by_step)]
     if args.untrained:
         torch.manual_seed(0)
         fresh = FastSpeech(models[0][1].config).eval()
