@@ -18,6 +18,7 @@ app = typer.Typer(help="Multi-speaker text-to-speech: corpus, train, synth, spea
 Variant = choices("Variant", ("proposed", "baseline"))
 Architecture = choices("Architecture", ("fastspeech", "tacotron"))
 VocoderChoice = choices("VocoderChoice", ("auto", "griffin-lim", "source-filter"))
+DurationSource = choices("DurationSource", ("auto", "given", "learned"))  # tts.train.DURATION_SOURCES
 Preset = choices("Preset", ("small", "paper", "tiny"))  # tts.config.PRESETS (which imports torch)
 
 
@@ -72,9 +73,7 @@ def train(
     ] = Preset("small"),
     arch: Annotated[
         Optional[Architecture],
-        typer.Option(
-            "--arch", help="fastspeech (durations from the corpus alignments) or tacotron.", rich_help_panel="Model"
-        ),
+        typer.Option("--arch", help="fastspeech (duration model) or tacotron (attention).", rich_help_panel="Model"),
     ] = None,
     variant: Annotated[Optional[Variant], typer.Option(help="proposed or baseline.", rich_help_panel="Model")] = None,
     activation: Annotated[
@@ -86,6 +85,15 @@ def train(
     ] = None,
     real_speakers: Annotated[
         Optional[Path], typer.Option(exists=True, help="Real recordings for the speaker flow.", rich_help_panel="Data")
+    ] = None,
+    durations: Annotated[
+        Optional[DurationSource],
+        typer.Option(
+            help="Duration model: phone durations from the corpus's alignments (given), learned by an aligner and "
+            "monotonic alignment search (learned), or given where the corpus has them and learned for the rest "
+            "(auto, the default).",
+            rich_help_panel="Data",
+        ),
     ] = None,
     epochs: Annotated[Optional[int], typer.Option(rich_help_panel="Optimization")] = None,
     max_steps: Annotated[Optional[int], typer.Option(rich_help_panel="Optimization")] = None,
@@ -113,6 +121,7 @@ def train(
         "model.activation": canonical_name(activation) if activation else None,
         "model.reduction": reduction,
         "data.real_speakers": str(real_speakers) if real_speakers else None,
+        "data.durations": durations.value if durations else None,
         "data.batch_size": batch_size,
         "train.epochs": epochs,
         "train.max_steps": max_steps,

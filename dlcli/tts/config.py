@@ -22,6 +22,9 @@ class LossConfig:
     duration: float = 1.0  # duration model: squared error of log(1 + frames)
     pitch: float = 1.0  # duration model: squared error of normalised log f0 (voiced phones) + voicing BCE
     energy: float = 1.0  # duration model: squared error of normalised energy
+    alignment: float = 1.0  # duration model, learned durations: the aligner's forward-sum (CTC) loss
+    binarisation: float = 1.0  # ... and its pull of the soft attention onto the alignment-search path
+    binarisation_warmup: int = 500  # steps over which the binarisation weight ramps up from 0
 
 
 @dataclass
@@ -32,6 +35,10 @@ class DataConfig:
     real_speakers: str | None = None  # folder of real recordings that help the flow see a real voice space
     plots: int = 2  # validation utterances synthesised free-running and plotted at each validation
     embeddings_per_speaker: int = 0  # utterances per speaker embedded for the flow (0: all; large corpora: ~20)
+    # duration model: where phone durations come from. given: the corpus's alignments only (others skipped);
+    # learned: an aligner + monotonic alignment search for every utterance; auto: given where the corpus has
+    # them, learned for the rest
+    durations: str = "auto"
 
 
 def _train_defaults() -> TrainConfig:

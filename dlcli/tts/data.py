@@ -130,6 +130,12 @@ class PhoneExample:
     mel: Tensor  # (frames, n_mels) normalised
     speaker: int
     index: int
+    # utterances whose durations are learned (no alignment, or --durations learned): the frame-level values
+    # that per-phone pitch, voicing and energy are averaged from once alignment search has chosen durations
+    learned: bool = False
+    frame_pitch: Tensor | None = None  # (frames,) normalised log f0 on periodic frames, 0 elsewhere
+    periodic: Tensor | None = None  # (frames,) 0/1
+    frame_energy: Tensor | None = None  # (frames,) normalised mean log-mel level
 
 
 class PhoneBatches(BucketBatches):
@@ -143,7 +149,10 @@ class PhoneBatches(BucketBatches):
 
 
 def collate_phones(examples: list[PhoneExample]) -> dict[str, Tensor]:
-    """Pad phones (id 0) and their targets, and mels to the longest utterance of the batch."""
+    """Pad phones (id 0) and their targets, and mels to the longest utterance of the batch.
+
+    Rows of learned utterances (``learned``) carry zero durations and per-phone targets, and their
+    frame-level pitch, periodicity and energy, from which the step forms them."""
     batch = len(examples)
     phones = max(len(e.phones) for e in examples)
     frames = max(len(e.mel) for e in examples)
@@ -161,6 +170,13 @@ def collate_phones(examples: list[PhoneExample]) -> dict[str, Tensor]:
             out[key][row, :n] = value
         out["voiced"][row, :n], out["energy"][row, :n] = e.voiced, e.energy
         out["mels"][row, : len(e.mel)] = e.mel
+    if any(e.learned for e in examples):
+        out["learned"] = torch.tensor([e.learned for e in examples])
+        for key in ("frame_pitch", "periodic", "frame_energy"):
+            out[key] = torch.zeros(batch, frames)
+            for row, e in enumerate(examples):
+                if e.learned:
+                    out[key][row, : len(e.mel)] = getattr(e, key)
     out["mel_lengths"] = torch.tensor([len(e.mel) for e in examples])
     out["speakers"] = torch.tensor([e.speaker for e in examples])
     out["index"] = torch.tensor([e.index for e in examples])

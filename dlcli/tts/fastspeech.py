@@ -3,9 +3,11 @@
 Ren et al. (2021) and Łańcucki (2021): a phone encoder, predictors of each phone's duration,
 pitch (with a voicing decision) and energy, a length regulator that repeats each phone's
 vector for its frames, and a frame decoder + post-net. Durations come from the corpus
-(flite's own alignments), so nothing has to learn to align, and the decoder is told the
-phone, its pitch and where inside the phone each frame lies - what makes the predicted
-spectrum sharp on a CPU budget. Convolutions throughout (fast on one CPU core).
+(flite's own alignments) where it has them, so nothing has to learn to align, and the decoder
+is told the phone, its pitch and where inside the phone each frame lies - what makes the
+predicted spectrum sharp on a CPU budget. Utterances without alignments (espeak-ng voices,
+recordings) get theirs from an aligner trained with the model and monotonic alignment
+search (``aligner.py``; FastPitch's recipe). Convolutions throughout (fast on one CPU core).
 
 The dissertation's conditioning is kept (dissertation ch. 7): ``proposed`` adds a speaker
 latent of the speaker flow and the residual branch's prosody latent (mu, sigma, KL; sigma
@@ -22,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from dlcli.tts.aligner import AlignmentEncoder, beta_binomial_prior, maximum_path
 from dlcli.tts.model import Postnet, ReferenceEncoder, ResidualBranch
 
 # ----------------------------------------------------------------------------- layers
@@ -92,6 +95,8 @@ class FastSpeechConfig:
     postnet_dim: int = 256
     speakers: int = 1
     dropout: float = 0.1
+    aligner: bool = False  # learn durations of utterances without alignments (aligner + alignment search)
+    aligner_dim: int = 80  # channels of the aligner's phone and mel encodings
 
 
 # ----------------------------------------------------------------------------- model
@@ -120,6 +125,8 @@ class FastSpeech(nn.Module):
         self.decoder = nn.ModuleList(ConvBlock(c.dim, 3, 2 ** (i % 4), c.dropout) for i in range(c.decoder_layers))
         self.to_mel = nn.Linear(c.dim, c.n_mels)
         self.postnet = Postnet(c.n_mels, c.postnet_dim)
+        if c.aligner:  # only training uses it: synthesis predicts durations
+            self.aligner = AlignmentEncoder(c.dim, c.n_mels, c.aligner_dim)
         self.register_buffer("speaker_mean", torch.zeros(c.speakers, c.speaker_input))
         self.register_buffer("speaker_sigma", torch.zeros(c.speakers, c.speaker_input))
         self.register_buffer("mel_mean", torch.zeros(c.n_mels))
@@ -151,6 +158,20 @@ class FastSpeech(nn.Module):
             z, kl = self.reference(reference), x.new_zeros(x.shape[0])
         conditioning = self.speaker_to_phones(speaker_vectors) + self.prosody_to_phones(z)
         return (x + conditioning.unsqueeze(1)) * mask, mask, kl
+
+    def align(self, phones: Tensor, mels: Tensor, mel_lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """Learned alignment of phones to normalised mel frames: (log attention (batch, frames, phones),
+        durations by monotonic alignment search (batch, phones), summing to ``mel_lengths``)."""
+        if not self.config.aligner:
+            raise ValueError("this model was built without an aligner (fastspeech.aligner)")
+        text_mask = phones != 0
+        text_lengths = text_mask.sum(1)
+        prior = beta_binomial_prior(text_lengths.cpu(), mel_lengths.cpu(), phones.shape[1], mels.shape[1])
+        log_attention = self.aligner(self.embedding(phones), mels, text_mask, prior.to(mels.device))
+        durations = maximum_path(
+            log_attention.detach().float().transpose(1, 2).cpu().numpy(), text_lengths.cpu(), mel_lengths.cpu()
+        )
+        return log_attention, torch.from_numpy(durations).to(phones.device)
 
     def predict_variances(self, x: Tensor, mask: Tensor) -> dict[str, Tensor]:
         pitch = self.pitch(x, mask)

@@ -439,6 +439,9 @@ def export_model(
 
     checkpoint = load_checkpoint(run, TASK)
     checkpoint.pop("training_state", None)
+    if (checkpoint.get("model_config") or {}).get("aligner"):  # learned durations are a training-time need
+        checkpoint["model_config"] = {**checkpoint["model_config"], "aligner": False}
+        checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if not k.startswith("aligner.")}
 
     def shrink(value):
         if isinstance(value, torch.Tensor) and value.is_floating_point() and half:

@@ -22,6 +22,7 @@ from dlcli.console import console_is_quiet
 from dlcli.errors import InputError, UsageError
 from dlcli.files import locks_run_folder
 from dlcli.train import Trainer, seed_everything
+from dlcli.tts.align import PHONES, VOICED
 from dlcli.tts.config import TTSConfig
 from dlcli.tts.corpus import read_corpus, read_voices
 from dlcli.tts.data import BucketBatches, Example, log_mels
@@ -54,27 +55,92 @@ def _load_waveforms(utterances, config: TTSConfig):
     return kept, waveforms, problems
 
 
-def _aligned_only(utterances, corpus: Path, config: TTSConfig, problems: list[str]):
-    """The utterances the duration model can use: those with a phone alignment at the configured hop."""
+DURATION_SOURCES = ("auto", "given", "learned")
+
+
+def _learns(utterance, mode: str) -> bool:
+    """Whether an utterance's durations come from the aligner (rather than the corpus's alignment)."""
+    return mode == "learned" or utterance.durations is None
+
+
+def _duration_sources(utterances, corpus: Path, config: TTSConfig, run_dir: Path, problems: list[str]):
+    """The utterances the duration model can use under ``data.durations`` (auto | given | learned).
+
+    given: only those with a phone alignment at the configured hop; auto: those, and the rest with
+    phones read from their text by the front end (durations learned); learned: every utterance,
+    its durations learned (the corpus's phones kept where it has them, they are what was spoken)."""
     from dlcli.tts.corpus import read_layout
 
-    layout = read_layout(corpus if Path(corpus).is_dir() else Path(corpus).parent)
-    if int(layout["hop_length"]) != config.audio.hop_length or int(layout["sample_rate"]) != config.audio.sample_rate:
-        raise InputError(
-            f"the corpus's alignments count frames of {layout['hop_length']} samples at {layout['sample_rate']} Hz, "
-            f"the model's features {config.audio.hop_length} at {config.audio.sample_rate} Hz",
-            path=corpus,
-        )
+    mode = config.data.durations
+    if mode not in DURATION_SOURCES:
+        raise UsageError(f"data.durations must be one of {', '.join(DURATION_SOURCES)}, not {mode!r}")
     aligned = [u for u in utterances if u.phones is not None]
-    if not aligned:
+    if mode == "given" and not aligned:
         raise InputError(
-            "no utterance has a phone alignment (the 4th metadata column); the duration model needs a corpus "
-            "made by 'dlcli tts corpus' with flite voices, or train the attention model with --arch tacotron",
+            "no utterance has a phone alignment (the 4th metadata column) to train on with --durations given; "
+            "learn them with --durations auto, or train the attention model with --arch tacotron",
             path=corpus,
         )
-    if len(aligned) < len(utterances):
-        problems.append(f"{len(utterances) - len(aligned)} utterances without a phone alignment (not used)")
-    return aligned
+    if aligned and mode != "learned":
+        layout = read_layout(corpus if Path(corpus).is_dir() else Path(corpus).parent)
+        if (
+            int(layout["hop_length"]) != config.audio.hop_length
+            or int(layout["sample_rate"]) != config.audio.sample_rate
+        ):
+            raise InputError(
+                f"the corpus's alignments count frames of {layout['hop_length']} samples at {layout['sample_rate']} "
+                f"Hz, the model's features {config.audio.hop_length} at {config.audio.sample_rate} Hz",
+                path=corpus,
+            )
+    if mode == "given":
+        if len(aligned) < len(utterances):
+            problems.append(
+                f"{len(utterances) - len(aligned)} utterances without a phone alignment (not used with --durations given)"
+            )
+        return aligned
+    missing = [u for u in utterances if u.phones is None]
+    if missing:
+        _front_end_phones(missing, Path(run_dir), problems)
+    return [u for u in utterances if u.phones is not None]
+
+
+def _front_end_phones(utterances, run_dir: Path, problems: list[str]) -> None:
+    """Phones of utterances without alignments, read from their text by flite (the front end of synthesis,
+    so training and synthesis share one phone set); cached in the run folder."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from dlcli.console import progress
+    from dlcli.files import write_text_atomic
+    from dlcli.tts.align import spoken_text, text_phones
+    from dlcli.tts.text import normalise
+
+    cache_path = run_dir / "phones.json"
+    cache = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
+    todo = sorted({u.text for u in utterances} - cache.keys())
+
+    def read(text: str):
+        words = spoken_text(normalise(text).tokens)
+        if not words.strip(" ,.;:!?"):
+            return text, "no words"
+        try:
+            return text, text_phones(words)
+        except InputError as error:
+            return text, str(error)
+
+    if todo:
+        log.info(f"reading {len(todo)} texts into phones with flite (utterances without alignments)")
+        with ThreadPoolExecutor(max_workers=2) as pool, progress() as bar:
+            task = bar.add_task("phones", total=len(todo), info="flite front end")
+            for text, phones in pool.map(read, todo):
+                cache[text] = phones
+                bar.update(task, advance=1)
+        write_text_atomic(cache_path, json.dumps(cache))
+    for utterance in utterances:
+        phones = cache.get(utterance.text)
+        if isinstance(phones, list) and phones:
+            utterance.phones = phones
+        else:
+            problems.append(f"{utterance.audio}: its text could not be read into phones ({phones})")
 
 
 def _embedding_subset(speakers: list[str], per_speaker: int, seed: int) -> list[int]:
@@ -91,13 +157,41 @@ def _embedding_subset(speakers: list[str], per_speaker: int, seed: int) -> list[
     return sorted(chosen)
 
 
-def _phone_examples(utterances, waveforms, mels, index, problems):
-    """Aligned examples with per-phone pitch, voicing and energy (un-normalised)."""
-    from dlcli.tts.align import phone_ids, phone_prosody
+def _phone_examples(utterances, waveforms, mels, index, problems, mode: str = "given", hop: int = 200):
+    """Examples with per-phone pitch, voicing and energy (un-normalised); for utterances whose durations are
+    learned, the frame-level values those are averaged from once alignment search has chosen durations."""
+    from dlcli.tts.align import frame_pitch, phone_ids, phone_prosody
     from dlcli.tts.data import PhoneExample
 
     examples = []
     for i, (u, wave, mel) in enumerate(zip(utterances, waveforms, mels)):
+        ids = torch.tensor(phone_ids(u.phones))
+        if _learns(u, mode):
+            if len(ids) > len(mel):
+                problems.append(f"{u.audio}: {len(ids)} phones in {len(mel)} frames")
+                continue
+            f0, periodicity = frame_pitch(torch.from_numpy(wave), hop)
+            n = len(mel)
+            f0 = F.pad(f0[:n], (0, max(0, n - len(f0))), value=1.0)
+            periodic = F.pad((periodicity[:n] > 0.5).float(), (0, max(0, n - len(periodicity))))
+            zeros = torch.zeros(len(ids))
+            examples.append(
+                PhoneExample(
+                    ids,
+                    zeros.long(),
+                    zeros,
+                    zeros,
+                    zeros,
+                    mel,
+                    index[u.speaker],
+                    i,
+                    learned=True,
+                    frame_pitch=torch.log(f0) * periodic,
+                    periodic=periodic,
+                    frame_energy=mel.mean(1),
+                )
+            )
+            continue
         durations = list(u.durations)
         gap = len(mel) - sum(durations)
         if abs(gap) > 2:
@@ -107,19 +201,8 @@ def _phone_examples(utterances, waveforms, mels, index, problems):
         if sum(durations) != len(mel):
             problems.append(f"{u.audio}: alignment does not match the audio")
             continue
-        log_f0, voiced, energy = phone_prosody(torch.from_numpy(wave), mel, u.phones, durations)
-        examples.append(
-            PhoneExample(
-                torch.tensor(phone_ids(u.phones)),
-                torch.tensor(durations),
-                log_f0,
-                voiced,
-                energy,
-                mel,
-                index[u.speaker],
-                i,
-            )
-        )
+        log_f0, voiced, energy = phone_prosody(torch.from_numpy(wave), mel, u.phones, durations, hop)
+        examples.append(PhoneExample(ids, torch.tensor(durations), log_f0, voiced, energy, mel, index[u.speaker], i))
     return examples
 
 
@@ -128,7 +211,7 @@ def prepare(corpus: Path, run_dir: Path, config: TTSConfig):
     utterances, problems = read_corpus(corpus)
     duration_model = config.architecture == "fastspeech"
     if duration_model:
-        utterances = _aligned_only(utterances, corpus, config, problems)
+        utterances = _duration_sources(utterances, corpus, config, run_dir, problems)
     utterances, waveforms, audio_problems = _load_waveforms(utterances, config)
     problems += audio_problems
     for problem in problems[:5]:
@@ -176,7 +259,12 @@ def prepare(corpus: Path, run_dir: Path, config: TTSConfig):
     mels = log_mels(waveforms, config.audio)
     index = {name: i for i, name in enumerate(names)}
     if duration_model:
-        examples = _phone_examples(utterances, waveforms, mels, index, problems)
+        examples = _phone_examples(
+            utterances, waveforms, mels, index, problems, config.data.durations, config.audio.hop_length
+        )
+        if not examples:
+            reason = problems[-1] if problems else "none left"
+            raise InputError(f"no usable utterances for the duration model ({reason})", path=corpus)
     else:
         phonemes = [phonemise(u.text) for u in utterances]
         examples = [
@@ -195,12 +283,23 @@ def prepare(corpus: Path, run_dir: Path, config: TTSConfig):
         example.mel = (example.mel - mel_mean) / mel_std
     variance_stats = None
     if duration_model:  # normalise log f0 (voiced phones) and energy with the training set's statistics
-        voiced = torch.cat([examples[i].pitch[examples[i].voiced > 0] for i in train_ids])
-        energy = torch.cat([examples[i].energy for i in train_ids])
+        given = [examples[i] for i in train_ids if not examples[i].learned]
+        if given:  # per phone, from the corpus's alignments
+            voiced = torch.cat([e.pitch[e.voiced > 0] for e in given])
+            energy = torch.cat([e.energy for e in given])
+        else:  # per frame: no durations are known before training
+            learned = [examples[i] for i in train_ids]
+            voiced = torch.cat([e.frame_pitch[e.periodic > 0] for e in learned])
+            energy = torch.cat([e.frame_energy for e in learned])
+        if len(voiced) < 2:
+            voiced = torch.tensor([math.log(120.0), math.log(120.0)])
         variance_stats = torch.stack([voiced.mean(), voiced.std().clamp_min(1e-3), energy.mean(), energy.std()])
         for example in examples:
             example.pitch = (example.pitch - variance_stats[0]) / variance_stats[1] * example.voiced
             example.energy = (example.energy - variance_stats[2]) / variance_stats[3].clamp_min(1e-3)
+            if example.learned:
+                example.frame_pitch = (example.frame_pitch - variance_stats[0]) / variance_stats[1] * example.periodic
+                example.frame_energy = (example.frame_energy - variance_stats[2]) / variance_stats[3].clamp_min(1e-3)
     train = [examples[i] for i in train_ids]
     val = [examples[i] for i in sorted(val_ids)]
     return {
@@ -219,6 +318,7 @@ def prepare(corpus: Path, run_dir: Path, config: TTSConfig):
         "flow_stats": flow_stats,
         "voices": {name: to_dict(v) for name, v in read_voices(corpus).items() if name in index},
         "counts": {name: all_speakers.count(name) for name in names},
+        "learned": sum(1 for e in examples if getattr(e, "learned", False)),
     }
 
 
@@ -279,6 +379,44 @@ def sharpness_loss(prediction, target, mask):
     ).sum() / (mask.sum() * frequency.shape[2]).clamp_min(1)
 
 
+def phone_targets_from_frames(durations, phones, frame_pitch, periodic, frame_energy):
+    """Per-phone (normalised pitch, voicing 0/1, normalised energy) of frame-level values, for durations
+    chosen during training (the same definitions as ``align.phone_prosody``, batched)."""
+    from dlcli.tts.aligner import phone_averages
+
+    voiced_table = torch.tensor([phone in VOICED for phone in PHONES], device=phones.device)
+    pitch_sum, periodic_count = phone_averages(frame_pitch, periodic, durations)
+    energy_sum, frames = phone_averages(frame_energy, torch.ones_like(frame_energy), durations)
+    voiced = (periodic_count / durations.clamp_min(1) > 0.3) & voiced_table[phones] & (phones != 0)
+    pitch = torch.where(voiced, pitch_sum / periodic_count.clamp_min(1e-3), torch.zeros_like(pitch_sum))
+    return pitch, voiced.float(), energy_sum / frames.clamp_min(1) * (phones != 0)
+
+
+def learned_durations(core, batch, weights, step: int):
+    """Rows of utterances without given durations: the aligner's losses, and their durations by monotonic
+    alignment search with the per-phone targets those imply. Returns (durations, pitch, voiced, energy,
+    aligner loss, metrics) for the whole batch (given rows unchanged)."""
+    from dlcli.tts.aligner import binarisation_loss, durations_to_path, forward_sum_loss
+
+    rows = batch["learned"].nonzero().squeeze(1)
+    phones, mels, lengths = batch["phones"][rows], batch["mels"][rows], batch["mel_lengths"][rows]
+    log_attention, found = core.align(phones, mels, lengths)
+    forward_sum = forward_sum_loss(log_attention.float(), (phones != 0).sum(1), lengths)
+    binarisation = binarisation_loss(durations_to_path(found, mels.shape[1]), log_attention.float())
+    ramp = min(1.0, step / max(1, weights.binarisation_warmup))
+    loss = weights.alignment * forward_sum + weights.binarisation * ramp * binarisation
+    pitch, voiced, energy = phone_targets_from_frames(
+        found, phones, batch["frame_pitch"][rows], batch["periodic"][rows], batch["frame_energy"][rows]
+    )
+    out = []
+    for key, value in (("durations", found), ("pitch", pitch), ("voiced", voiced), ("energy", energy)):
+        full = batch[key].clone()
+        full[rows] = value.to(full.dtype)
+        out.append(full)
+    metrics = {"align": forward_sum.detach(), "binarisation": binarisation.detach()}
+    return (*out, loss, metrics)
+
+
 def make_duration_step(config: TTSConfig):
     """Loss of the duration model: mel L1 (decoder and post-net) + sharpness + variance predictors + KL."""
     weights = config.loss
@@ -287,8 +425,15 @@ def make_duration_step(config: TTSConfig):
         core = context.model  # the bare model (under DDP, ``model`` is the wrapper)
         vectors = core.speaker_vectors(batch["speakers"], sample=True)
         reference = batch["mels"] if core.config.variant == "baseline" else None
+        durations, pitch, voiced, energy = batch["durations"], batch["pitch"], batch["voiced"], batch["energy"]
+        align_loss, align_metrics = 0.0, {}
+        learned = batch.get("learned")
+        if learned is not None and bool(learned.any()):
+            durations, pitch, voiced, energy, align_loss, align_metrics = learned_durations(
+                core, batch, weights, context.step
+            )
         mel, post, frame_mask, predicted, kl = model(
-            batch["phones"], batch["durations"], batch["pitch"], batch["voiced"], batch["energy"], vectors, reference
+            batch["phones"], durations, pitch, voiced, energy, vectors, reference
         )
         target, lengths = batch["mels"], batch["mel_lengths"]
         frames = min(target.shape[1], mel.shape[1])
@@ -299,16 +444,16 @@ def make_duration_step(config: TTSConfig):
         sharp = sharpness_loss(post, target, mask)
         phones = (batch["phones"] != 0).float()
         count = phones.sum().clamp_min(1)
-        duration_loss = (
-            (predicted["log_duration"].float() - torch.log1p(batch["durations"].float())) ** 2 * phones
-        ).sum()
+        duration_loss = ((predicted["log_duration"].float() - torch.log1p(durations.float())) ** 2 * phones).sum()
         duration_loss = duration_loss / count
-        voiced = batch["voiced"] * phones
-        pitch_loss = ((predicted["pitch"].float() - batch["pitch"]) ** 2 * voiced).sum() / voiced.sum().clamp_min(1)
+        voiced_phones = voiced * phones
+        pitch_loss = ((predicted["pitch"].float() - pitch) ** 2 * voiced_phones).sum() / voiced_phones.sum().clamp_min(
+            1
+        )
         voicing_loss = (
-            F.binary_cross_entropy_with_logits(predicted["voicing"].float(), batch["voiced"], reduction="none") * phones
+            F.binary_cross_entropy_with_logits(predicted["voicing"].float(), voiced, reduction="none") * phones
         ).sum() / count
-        energy_loss = ((predicted["energy"].float() - batch["energy"]) ** 2 * phones).sum() / count
+        energy_loss = ((predicted["energy"].float() - energy) ** 2 * phones).sum() / count
         kl_loss = kl.float().mean()
         loss = (
             mel_loss
@@ -318,7 +463,11 @@ def make_duration_step(config: TTSConfig):
             + weights.pitch * (pitch_loss + voicing_loss)
             + weights.energy * energy_loss
             + weights.kl * kl_loss
+            + align_loss
         )
+        if align_metrics:  # the post-net mel L1 of the learned-duration rows alone (e.g. espeak-ng voices)
+            rows = learned.nonzero().squeeze(1)
+            align_metrics["mel_learned"] = masked_l1(post[rows], target[rows], lengths[rows]).detach()
         metrics = {
             "mel": post_loss.detach(),
             "sharpness": sharp.detach(),
@@ -329,7 +478,7 @@ def make_duration_step(config: TTSConfig):
         }
         if core.config.variant == "proposed":
             metrics["kl"] = kl_loss.detach()
-        return loss, metrics
+        return loss, {**metrics, **align_metrics}
 
     return step
 
@@ -403,12 +552,15 @@ def train_tts(corpus: Path, run_dir: Path, config: TTSConfig, *, resume: bool = 
     duration_model = config.architecture == "fastspeech"
     prepared = prepare(corpus, run_dir, config)
     if duration_model:
-        from dlcli.tts.align import PHONES
         from dlcli.tts.data import PhoneBatches
         from dlcli.tts.fastspeech import FastSpeech
 
         config.fastspeech.symbols = len(PHONES)
         config.fastspeech.speakers = len(prepared["names"])
+        config.fastspeech.aligner = prepared["learned"] > 0
+        save_config(config, run_dir / "config.yaml")
+        if prepared["learned"]:
+            log.info(f"{prepared['learned']} utterances learn their durations (aligner + monotonic alignment search)")
         model = FastSpeech(config.fastspeech)
         model.variance_stats.copy_(prepared["variance_stats"])
         train_data = PhoneBatches(prepared["train"], config.data.batch_size, seed)

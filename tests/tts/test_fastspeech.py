@@ -224,8 +224,20 @@ def test_synth_with_the_source_filter_vocoder(tiny_run, tmp_path):
     assert torch.load(exported, weights_only=True)["extra"]["vocoder"] == "source-filter"
 
 
-def test_training_on_a_corpus_without_alignments_says_what_to_do(tmp_path):
-    result = invoke("tts", "train", UNALIGNED, "--out", tmp_path / "run", "--preset", "tiny", "--max-steps", "1")
+def test_training_on_a_corpus_without_alignments_with_given_durations_says_what_to_do(tmp_path):
+    result = invoke(
+        "tts",
+        "train",
+        UNALIGNED,
+        "--out",
+        tmp_path / "run",
+        "--preset",
+        "tiny",
+        "--max-steps",
+        "1",
+        "--durations",
+        "given",
+    )
     assert result.exit_code != 0 and "--arch tacotron" in result.output
 
 
