@@ -14,10 +14,12 @@ part=${3:-all}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 DLCLI=${DLCLI:-dlcli}
 [[ -f $data/train.csv ]] || $DLCLI -q forecast synth-data "$data" --scale realistic --seed 0
-train() {  # name, options...
-  local name=$1; shift
-  [[ -f $runs/$name/best.pt ]] || nice $DLCLI -q --precision bf16 --seed "${SEED:-0}" forecast train "$data" \
-      --config recipes/forecast/cpu-ablation.yaml --out "$runs/$name" --resume "$@"
+train() {  # name, options...: a finished run is kept, an interrupted one resumed, a new one started
+  local name=$1 resume=(); shift
+  [[ -f $runs/$name/best.pt ]] && return
+  [[ -f $runs/$name/last.pt ]] && resume=(--resume)
+  nice $DLCLI -q --precision bf16 --seed "${SEED:-0}" forecast train "$data" \
+      --config recipes/forecast/cpu-ablation.yaml --out "$runs/$name" "${resume[@]}" "$@"
 }
 case $part in
 all | history) for history in 0 1 10 75 200; do train "history-$history" --history "$history"; done ;;&

@@ -7,9 +7,13 @@ set -euo pipefail
 data=${1:-/tmp/fc/realistic}
 runs=${2:-runs/bench}
 export OMP_NUM_THREADS=1
-[[ -f $data/train.csv ]] || dlcli -q forecast synth-data "$data" --scale realistic --seed 0
+DLCLI=${DLCLI:-dlcli}
+[[ -f $data/train.csv ]] || $DLCLI -q forecast synth-data "$data" --scale realistic --seed 0
 for model in trimmed seq2seq transformer; do
-  [[ -f $runs/$model/best.pt ]] || nice dlcli --precision bf16 --seed 0 forecast train "$data" \
-      --config "recipes/forecast/cpu-$model.yaml" --out "$runs/$model" --resume
+  [[ -f $runs/$model/best.pt ]] && continue
+  resume=()
+  [[ -f $runs/$model/last.pt ]] && resume=(--resume)  # continue an interrupted run; --resume alone is an error
+  nice $DLCLI --precision bf16 --seed 0 forecast train "$data" \
+      --config "recipes/forecast/cpu-$model.yaml" --out "$runs/$model" "${resume[@]}"
 done
-nice dlcli forecast evaluate "$runs/trimmed" "$runs/seq2seq" "$runs/transformer" "$data" --out "$runs/evaluation"
+nice $DLCLI forecast evaluate "$runs/trimmed" "$runs/seq2seq" "$runs/transformer" "$data" --out "$runs/evaluation"
