@@ -153,5 +153,5 @@ def test_bench_measures_model_and_end_to_end_throughput(trained_run, sample_corp
     for name in ("torch", "onnx"):
         assert report[f"{name}_model_clips_per_second"] > 0 and report[f"{name}_infer_clips_per_second"] > 0
         assert report[f"{name}_infer_vs_model"] == pytest.approx(
-            report[f"{name}_infer_clips_per_second"] / report[f"{name}_model_clips_per_second"], rel=0.01
-        )
+            report[f"{name}_infer_clips_per_second"] / report[f"{name}_model_clips_per_second"], rel=0.01, abs=5e-4
+        )  # the report rounds the ratio to 3 decimals
