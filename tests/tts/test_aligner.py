@@ -2,14 +2,11 @@
 
 import itertools
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from typer.testing import CliRunner
 
-from dlcli.cli import app
 from dlcli.tts.aligner import (
     AlignmentEncoder,
     beta_binomial_prior,
@@ -20,15 +17,7 @@ from dlcli.tts.aligner import (
     maximum_path,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
-UNALIGNED = ROOT / "sample_data" / "tts"
-ALIGNED = ROOT / "sample_data" / "tts-aligned"
-runner = CliRunner()
-needs_flite = pytest.mark.skipif(not shutil.which("flite"), reason="flite reads the texts into phones")
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
+from .helpers import ALIGNED, UNALIGNED, invoke, needs_flite
 
 
 def brute_force(log_p: np.ndarray) -> list[int]:

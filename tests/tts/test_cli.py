@@ -7,18 +7,12 @@ from pathlib import Path
 import pytest
 import soundfile
 import torch
-from typer.testing import CliRunner
 
 from dlcli.cli import app
 from dlcli.tts.corpus import read_corpus
 
-ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = ROOT / "sample_data" / "tts"
-runner = CliRunner()
-
-
-def invoke(*args, input=None):
-    return runner.invoke(app, [str(a) for a in args], input=input)
+from .helpers import UNALIGNED as SAMPLE
+from .helpers import invoke, runner
 
 
 @pytest.fixture(scope="module")

@@ -1,15 +1,12 @@
 """The duration model: flite alignments in the corpus, the length regulator, the model, train -> synth."""
 
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile
 import torch
-from typer.testing import CliRunner
 
-from dlcli.cli import app
 from dlcli.tts.align import (
     PHONE_ID,
     format_alignment,
@@ -23,15 +20,7 @@ from dlcli.tts.align import (
 from dlcli.tts.corpus import read_corpus
 from dlcli.tts.fastspeech import FastSpeech, FastSpeechConfig, regulate_length
 
-ROOT = Path(__file__).resolve().parents[2]
-ALIGNED = ROOT / "sample_data" / "tts-aligned"
-UNALIGNED = ROOT / "sample_data" / "tts"
-runner = CliRunner()
-needs_flite = pytest.mark.skipif(not shutil.which("flite"), reason="flite is needed to read text into phones")
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
+from .helpers import ALIGNED, UNALIGNED, invoke, needs_flite
 
 
 def test_psdur_output_becomes_frames_that_cover_the_audio():
